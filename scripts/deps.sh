@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tickd needs to build, test and run. Idempotent and quiet when all is there.
+# As root it uses apt-get; otherwise it names what is missing and exits non-zero.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev   # toolchain; clang + rt for libFuzzer
+  libzstd-dev                                                 # block compression in the store
+  libcmocka-dev                                               # unit tests
+  python3                                                     # end-to-end test drivers
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tickd: missing Debian packages: ${missing[*]}" >&2
+  echo "tickd: install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "tickd: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/tickd-apt.log 2>&1; then
+  apt-get update -qq >>/tmp/tickd-apt.log 2>&1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/tickd-apt.log 2>&1 || {
+    echo "tickd: apt-get install failed; see /tmp/tickd-apt.log" >&2; tail -20 /tmp/tickd-apt.log >&2; exit 1; }
+fi
