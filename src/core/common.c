@@ -64,6 +64,7 @@ const char *td_strerror(int err)
     case TD_ENOBUFS: return "buffer or table full";
     case TD_EIO: return "I/O error";
     case TD_ENOMEM: return "out of memory";
+    case TD_EOF: return "end of input";
     default: return err < 0 ? strerror(-err) : "unknown error";
     }
 }

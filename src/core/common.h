@@ -26,6 +26,7 @@
 #define TD_ENOBUFS  (-ENOBUFS)    /* a capped buffer or table is full */
 #define TD_EIO      (-EIO)        /* I/O failure */
 #define TD_ENOMEM   (-ENOMEM)
+#define TD_EOF      (-ENODATA)    /* a file source is exhausted */
 
 const char *td_strerror(int err);
 
