@@ -38,9 +38,11 @@ static int cmd_lobster_verify(int argc, char **argv)
            (unsigned long long)st.unknown_reductions, (unsigned long long)st.size_mismatches,
            (unsigned long long)st.dup_adds);
     printf("from the file: %llu levels entered the window from below, %llu of them with quantity we had "
-           "not seen (learned), %llu stale levels dropped, %lld shares learned\n",
+           "not seen (learned), %llu stale levels dropped, %lld shares learned; %llu orders of levels shown "
+           "empty removed\n",
            (unsigned long long)st.exposed_levels, (unsigned long long)st.learned_levels,
-           (unsigned long long)st.stale_levels, (long long)(st.learned_qty / 100000000));
+           (unsigned long long)st.stale_levels, (long long)(st.learned_qty / 100000000),
+           (unsigned long long)st.zombie_orders);
     if (rc != TD_OK) {
         printf("MISMATCH: %s", st.mismatch);
         if (st.mismatch[0] && st.mismatch[strlen(st.mismatch) - 1] != '\n') printf("\n");

@@ -146,6 +146,7 @@ typedef struct td_lobster_verify_stats {
                                    (e.g. a delete of 200 of an order we hold with 400: 200 was cancelled
                                    while its level was outside the window, a message LOBSTER omits) */
     uint64_t dup_adds;          /* adds of an order id that was already live */
+    uint64_t zombie_orders;     /* orders removed because their level was shown empty (see adjust()) */
     uint64_t type_count[8];     /* message rows by LOBSTER type (index 1..7) */
     /* first mismatch (mismatch_row == 0: none) */
     uint64_t mismatch_row;

@@ -191,6 +191,16 @@ static int64_t vb_level_qty(const vbook_t *b, int side, int64_t price)
     return i < l->n && l->lv[i].price == price ? l->lv[i].qty : 0;
 }
 
+/* Ids of the orders resting at price (book.h: td_obook_orders_at); returns how many, up to max. */
+static size_t vb_ids_at(const vbook_t *b, int side, int64_t price, uint64_t *ids, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i <= b->mask && n < max; i++)
+        if (b->slots[i].id != VB_EMPTY && b->slots[i].side == side && b->slots[i].price == price)
+            ids[n++] = b->slots[i].id;
+    return n;
+}
+
 static void vb_iter_init(vb_iter_t *it, const vbook_t *b, int side) { it->lv = &b->side[side]; it->i = 0; }
 static int vb_iter_next(vb_iter_t *it, td_level_t *out)
 {
@@ -367,6 +377,23 @@ static void set_window(verifier_t *v)
     }
 }
 
+/* Every phantom change goes through here. When a level's total reaches exactly 0 while real orders remain
+ * there, those orders are provably gone (cancelled while unobserved: the file or the messages say the
+ * level is empty), so they are removed and the phantom that offset them with them. Without this, such
+ * zombie levels pile up at prices the market left and every scan of the book walks over them. */
+static void adjust(verifier_t *v, int side, int64_t price, int64_t delta)
+{
+    ph_adjust(&v->ph[side], side, price, delta);
+    int64_t real = vb_level_qty(v->book, side, price);
+    if (real <= 0 || real + ph_get(&v->ph[side], side, price) != 0) return;
+    uint64_t ids[64];
+    size_t n;
+    td_order_info_t info;
+    while ((n = vb_ids_at(v->book, side, price, ids, TD_ARRAY_LEN(ids))) > 0)
+        for (size_t i = 0; i < n; i++, v->st->zombie_orders++) vb_delete(v->book, ids[i], &info);
+    ph_adjust(&v->ph[side], side, price, real);
+}
+
 /* Learns the levels of the current row that lie beyond the previous window (see the top). */
 static void expose(verifier_t *v)
 {
@@ -393,7 +420,7 @@ static void expose(verifier_t *v)
                 if (!shown) stale[nstale++] = lv;
             }
             for (size_t k = 0; k < nstale; k++) {
-                ph_adjust(&v->ph[side], side, stale[k].price, -stale[k].size);
+                adjust(v, side, stale[k].price, -stale[k].size);
                 st->stale_levels++;
                 st->learned_qty += stale[k].size < 0 ? -stale[k].size : stale[k].size;
             }
@@ -405,7 +432,7 @@ static void expose(verifier_t *v)
             st->exposed_levels++;
             int64_t have = eff_at(v->book, &v->ph[side], side, want->price);
             if (have != want->size) {
-                ph_adjust(&v->ph[side], side, want->price, want->size - have);
+                adjust(v, side, want->price, want->size - have);
                 st->learned_levels++;
                 st->learned_qty += want->size > have ? want->size - have : have - want->size;
             }
@@ -505,7 +532,7 @@ static void apply(verifier_t *v, const td_event_t *ev)
         rc = vb_add(v->book, ev->u.order.order_id, side, px, qty);
         if (rc != TD_OK) {
             st->dup_adds++;
-            ph_adjust(&v->ph[side], side, px, qty);
+            adjust(v, side, px, qty);
         }
         return;
     case TD_EV_ORDER_CANCEL:
@@ -517,19 +544,24 @@ static void apply(verifier_t *v, const td_event_t *ev)
         else rc = vb_exec(v->book, ev->u.order.order_id, qty, &info);
         if (rc == TD_ENOENT) {
             st->unknown_reductions++;
-            ph_adjust(&v->ph[side], side, px, -qty);
+            adjust(v, side, px, -qty);
             return;
         }
         if (rc != TD_OK && rc != TD_ERANGE) { /* cannot happen for parsed input; keep the level honest */
             st->size_mismatches++;
-            ph_adjust(&v->ph[side], side, px, -qty);
+            adjust(v, side, px, -qty);
             return;
         }
         /* the level must change by exactly what the message says, whatever our order held */
-        if (info.removed != qty || info.price != px || info.side != side) {
+        if (info.side == side && info.price == px) {
+            if (info.removed != qty) {
+                st->size_mismatches++;
+                adjust(v, side, px, info.removed - qty);
+            }
+        } else {
             st->size_mismatches++;
-            ph_adjust(&v->ph[info.side], info.side, info.price, info.removed);
-            ph_adjust(&v->ph[side], side, px, -qty);
+            adjust(v, info.side, info.price, info.removed);
+            adjust(v, side, px, -qty);
         }
         return;
     default: /* trades against hidden liquidity, crosses, status, resync: the visible book is unchanged */
