@@ -49,6 +49,7 @@
 #define LOT           100                   /* shares in a round lot */
 #define MAX_REPAIRS   8                     /* concurrent open gaps; a loss is skipped when full */
 #define MIN_MID_TICKS 100                   /* $1: below that US tick rules change; keep out */
+#define MAX_MID_TICKS 1000000000            /* $10M: order prices must fit sim_order_t's int32 */
 #define VOL_PER_SQRT_S 1.5e-4
 #define UNPACED_PERIOD_PS 1000000ULL        /* generator time at rate=0: 1,000,000 events/s */
 
@@ -237,10 +238,11 @@ int td_sim_config_parse(td_sim_config_t *cfg, const char *args, char *err, size_
 /* ------------------------------------------------------------------------------------------------ */
 /* generator                                                                                        */
 
+/* 16 bytes: with thousands of books the order arrays outgrow the caches, and every step memmoves them. */
 typedef struct sim_order {
     uint64_t id;
-    int64_t px;  /* ticks */
-    int64_t qty; /* shares */
+    int32_t px;  /* ticks: up to $21M, and mids stay near their reference */
+    int32_t qty; /* shares: at most 5,000 */
 } sim_order_t;
 
 typedef struct sim_book {
@@ -409,7 +411,7 @@ static td_event_t *push_wire(td_sim_t *s, uint8_t type, uint8_t side, uint32_t b
 }
 
 static void push_order(td_sim_t *s, uint8_t type, uint8_t side, uint32_t book, const sim_order_t *o,
-                       int64_t qty_shares)
+                       int32_t qty_shares)
 {
     td_event_t *ev = push_wire(s, type, side, book);
     ev->u.order.order_id = o->id;
@@ -425,8 +427,13 @@ static inline int better(int side, int64_t a, int64_t b) { return side == TD_BID
 static void book_insert(sim_book_t *bk, int side, const sim_order_t *o)
 {
     sim_order_t *arr = bk->o[side];
-    uint32_t n = bk->n[side], j = n;
-    while (j > 0 && better(side, o->px, arr[j - 1].px)) j--;
+    uint32_t n = bk->n[side], lo = 0, hi = n;
+    while (lo < hi) { /* first index whose price is worse than o's */
+        uint32_t mid = (lo + hi) / 2;
+        if (better(side, o->px, arr[mid].px)) hi = mid;
+        else lo = mid + 1;
+    }
+    uint32_t j = lo;
     memmove(&arr[j + 1], &arr[j], (n - j) * sizeof *arr);
     arr[j] = *o;
     bk->n[side] = n + 1;
@@ -451,14 +458,14 @@ static int64_t clamp_passive(const sim_book_t *bk, int side, int64_t px)
 }
 
 /* Round lots, mostly small: 100..5000 shares. */
-static int64_t draw_qty(td_rng_t *r)
+static int32_t draw_qty(td_rng_t *r)
 {
     uint64_t u = td_rng_below(r, 100);
-    int64_t lots;
+    int32_t lots;
     if (u < 55) lots = 1;
-    else if (u < 80) lots = 2 + (int64_t)td_rng_below(r, 4);
-    else if (u < 95) lots = 6 + (int64_t)td_rng_below(r, 15);
-    else lots = 21 + (int64_t)td_rng_below(r, 30);
+    else if (u < 80) lots = 2 + (int32_t)td_rng_below(r, 4);
+    else if (u < 95) lots = 6 + (int32_t)td_rng_below(r, 15);
+    else lots = 21 + (int32_t)td_rng_below(r, 30);
     return lots * LOT;
 }
 
@@ -478,7 +485,7 @@ static void act_add(td_sim_t *s, uint32_t b, int side, int64_t center)
     int64_t px = side == TD_BID ? center - d : center + 1 + d;
     px = clamp_passive(bk, side, px);
     if (px < 1) return; /* unreachable with mid >= $1, but never emit a non-positive price */
-    sim_order_t o = { ++s->exch[b % s->nexch].last_order_id, px, draw_qty(&s->rng) };
+    sim_order_t o = { ++s->exch[b % s->nexch].last_order_id, (int32_t)px, draw_qty(&s->rng) };
     book_insert(bk, side, &o);
     push_order(s, TD_EV_ORDER_ADD, (uint8_t)side, b, &o, o.qty);
 }
@@ -499,7 +506,7 @@ static void act_cancel(td_sim_t *s, uint32_t b, int side)
         act_delete(s, b, side, i);
         return;
     }
-    int64_t q = (1 + (int64_t)td_rng_below(&s->rng, (uint64_t)(o->qty / LOT - 1))) * LOT;
+    int32_t q = (1 + (int32_t)td_rng_below(&s->rng, (uint64_t)(o->qty / LOT - 1))) * LOT;
     push_order(s, TD_EV_ORDER_CANCEL, (uint8_t)side, b, o, q);
     o->qty -= q;
 }
@@ -512,7 +519,7 @@ static void act_replace(td_sim_t *s, uint32_t b, int side)
     book_remove(bk, side, i);
     int64_t px = clamp_passive(bk, side, old.px + (int64_t)td_rng_below(&s->rng, 7) - 3);
     if (px < 1) px = old.px;
-    sim_order_t o = { ++s->exch[b % s->nexch].last_order_id, px, draw_qty(&s->rng) };
+    sim_order_t o = { ++s->exch[b % s->nexch].last_order_id, (int32_t)px, draw_qty(&s->rng) };
     book_insert(bk, side, &o);
     td_event_t *ev = push_wire(s, TD_EV_ORDER_REPLACE, (uint8_t)side, b);
     ev->u.order.order_id = old.id;
@@ -528,9 +535,9 @@ static void exec_side(td_sim_t *s, uint32_t b, int side, uint32_t sweep)
     sim_book_t *bk = &s->books[b];
     for (uint32_t k = 0; k < sweep && bk->n[side]; k++) {
         sim_order_t *o = &bk->o[side][0];
-        int64_t q = o->qty;
+        int32_t q = o->qty;
         if (k + 1 == sweep && o->qty > LOT && td_rng_below(&s->rng, 100) < 40)
-            q = (1 + (int64_t)td_rng_below(&s->rng, (uint64_t)(o->qty / LOT - 1))) * LOT;
+            q = (1 + (int32_t)td_rng_below(&s->rng, (uint64_t)(o->qty / LOT - 1))) * LOT;
         push_order(s, TD_EV_ORDER_EXEC, (uint8_t)side, b, o, q);
         o->qty -= q;
         if (o->qty == 0) book_remove(bk, side, 0);
@@ -573,7 +580,7 @@ static void move_mid(td_sim_t *s, sim_symbol_t *sy)
         if (dev > 1) dev = 1;
         if (dev < -1) dev = -1;
         double p_up = 0.5 - 0.2 * dev;
-        if (sy->mid <= MIN_MID_TICKS || td_rng_unit(&s->rng) < p_up) sy->mid++;
+        if (sy->mid <= MIN_MID_TICKS || (sy->mid < MAX_MID_TICKS && td_rng_unit(&s->rng) < p_up)) sy->mid++;
         else sy->mid--;
         sy->next_move_ns += (int64_t)exp_draw(&s->rng, sy->ns_per_move) + 1;
     }
