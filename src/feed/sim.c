@@ -28,6 +28,11 @@
  * saw (or missing ones it still has): whatever the lost events did, the snapshot replaces the receiver's
  * book with the model's.
  *
+ * Modes. The model always works at order level; in levels and quotes modes each step's order events are
+ * rewritten after the fact (translate()): executions become TRADEs, and the price levels the step touched
+ * are re-read from the model and sent as LEVEL_SET / LEVEL_DEL, or the top of book as a QUOTE if it
+ * changed. So the three modes show the same market for a seed, and a level or quote is always the model's.
+ *
  * Steps write into a small pending buffer that td_sim_generate() drains, so a step's events (a sweep, a
  * snapshot) can span calls. Threading: one thread per td_sim_t / source.
  */
@@ -164,6 +169,7 @@ static int check_config(const td_sim_config_t *cfg, char *err, size_t errlen)
     if (cfg->max_orders < 4 || cfg->max_orders > 256)
         return fail(err, errlen, "max_orders %u out of range 4..256", cfg->max_orders);
     if (cfg->start_ns < 0) return fail(err, errlen, "start before 1970");
+    if ((unsigned)cfg->mode > TD_SIM_QUOTES) return fail(err, errlen, "bad mode %d", (int)cfg->mode);
     return TD_OK;
 }
 
@@ -221,9 +227,15 @@ int td_sim_config_parse(td_sim_config_t *cfg, const char *args, char *err, size_
                 NUM();
                 if (num < 4 || num > 256) return fail(err, errlen, "max_orders %llu out of range 4..256", (unsigned long long)num);
                 cfg->max_orders = (uint32_t)num;
+            } else if (KEY("mode")) {
+                if (vlen == 6 && strncasecmp(v, "orders", 6) == 0) cfg->mode = TD_SIM_ORDERS;
+                else if (vlen == 6 && strncasecmp(v, "levels", 6) == 0) cfg->mode = TD_SIM_LEVELS;
+                else if (vlen == 6 && strncasecmp(v, "quotes", 6) == 0) cfg->mode = TD_SIM_QUOTES;
+                else return fail(err, errlen, "mode '%.*s' is not orders, levels or quotes", (int)vlen, v);
             } else {
                 return fail(err, errlen,
-                            "unknown key '%.*s' (known: symbols, exchanges, rate, seed, gap_every, start, max_orders)",
+                            "unknown key '%.*s' (known: symbols, exchanges, rate, seed, gap_every, start, "
+                            "max_orders, mode)",
                             (int)klen, p);
             }
 #undef KEY
@@ -250,6 +262,7 @@ typedef struct sim_book {
     uint32_t n[2];
     int32_t offset;    /* this exchange's quote offset from the mid, ticks */
     uint8_t frozen;    /* waiting for the repair of an injected loss */
+    int32_t quoted[4]; /* quotes mode: the last top sent (bid px, bid qty, ask px, ask qty) */
 } sim_book_t;
 
 typedef struct sim_symbol {
@@ -266,6 +279,14 @@ typedef struct sim_exchange {
     uint64_t last_order_id; /* per-exchange order id counter */
     uint64_t last_trade_id;
 } sim_exchange_t;
+
+/* A price level a step changed (levels and quotes modes). */
+typedef struct touched {
+    int32_t px;
+    uint8_t side;
+} touched_t;
+
+#define MAX_TOUCHED 16 /* a step changes at most ~6 levels (a sweep of 4, a replace's 2) */
 
 typedef struct repair {
     uint32_t book;
@@ -288,6 +309,9 @@ struct td_sim {
     uint64_t gap_every, gap_countdown;
     repair_t repairs[MAX_REPAIRS];
     uint32_t nrepairs;
+    td_sim_mode_t mode;
+    touched_t touched[MAX_TOUCHED];
+    uint32_t ntouched;
     td_event_t *pend;       /* events of the current step not yet returned */
     size_t pend_head, pend_n, pend_cap;
 };
@@ -320,6 +344,7 @@ td_sim_t *td_sim_create(const td_sim_config_t *cfg, char *err, size_t errlen)
     s->now_ns = cfg->start_ns ? cfg->start_ns : TD_SIM_DEFAULT_START * TD_NS_PER_SEC;
     s->period_ps = cfg->rate ? 1000000000000ULL / cfg->rate : UNPACED_PERIOD_PS;
     s->jitter = 1;
+    s->mode = cfg->mode;
     s->gap_every = cfg->gap_every;
     s->gap_countdown = s->gap_every ? s->gap_every / 2 + td_rng_below(&s->rng, s->gap_every) + 1 : 0;
     s->pend_cap = 2 * (size_t)s->cap + 16;
@@ -410,9 +435,17 @@ static td_event_t *push_wire(td_sim_t *s, uint8_t type, uint8_t side, uint32_t b
     return ev;
 }
 
+static void touch(td_sim_t *s, int side, int32_t px)
+{
+    for (uint32_t i = 0; i < s->ntouched; i++)
+        if (s->touched[i].px == px && s->touched[i].side == side) return;
+    if (s->ntouched < MAX_TOUCHED) s->touched[s->ntouched++] = (touched_t){ px, (uint8_t)side };
+}
+
 static void push_order(td_sim_t *s, uint8_t type, uint8_t side, uint32_t book, const sim_order_t *o,
                        int32_t qty_shares)
 {
+    touch(s, side, o->px);
     td_event_t *ev = push_wire(s, type, side, book);
     ev->u.order.order_id = o->id;
     ev->u.order.price = o->px * TICK_SCALE;
@@ -521,6 +554,8 @@ static void act_replace(td_sim_t *s, uint32_t b, int side)
     if (px < 1) px = old.px;
     sim_order_t o = { ++s->exch[b % s->nexch].last_order_id, (int32_t)px, draw_qty(&s->rng) };
     book_insert(bk, side, &o);
+    touch(s, side, old.px);
+    touch(s, side, o.px);
     td_event_t *ev = push_wire(s, TD_EV_ORDER_REPLACE, (uint8_t)side, b);
     ev->u.order.order_id = old.id;
     ev->u.order.new_order_id = o.id;
@@ -643,20 +678,101 @@ static void advance_time(td_sim_t *s, size_t nev)
     s->frac_ps = ps % 1000;
 }
 
+/* Total shares resting at px on a side of the model (0 if none). The arrays are sorted, so stop early. */
+static int64_t level_qty(const sim_book_t *bk, int side, int32_t px)
+{
+    int64_t q = 0;
+    for (uint32_t i = 0; i < bk->n[side]; i++) {
+        if (bk->o[side][i].px == px) q += bk->o[side][i].qty;
+        else if (better(side, px, bk->o[side][i].px)) break;
+    }
+    return q;
+}
+
+static void top_of(const sim_book_t *bk, int32_t top[4])
+{
+    for (int side = TD_BID; side <= TD_ASK; side++) {
+        top[2 * side] = bk->n[side] ? bk->o[side][0].px : 0;
+        top[2 * side + 1] = bk->n[side] ? (int32_t)level_qty(bk, side, bk->o[side][0].px) : 0;
+    }
+}
+
+static td_event_t *push_quote(td_sim_t *s, uint32_t b, int wire)
+{
+    sim_book_t *bk = &s->books[b];
+    top_of(bk, bk->quoted);
+    td_event_t *ev = wire ? push_wire(s, TD_EV_QUOTE, TD_SIDE_NONE, b) : push_raw(s, TD_EV_QUOTE, TD_SIDE_NONE, b);
+    ev->u.quote.bid_px = bk->quoted[0] * TICK_SCALE;
+    ev->u.quote.bid_qty = bk->quoted[1] * TD_QTY_SCALE;
+    ev->u.quote.ask_px = bk->quoted[2] * TICK_SCALE;
+    ev->u.quote.ask_qty = bk->quoted[3] * TD_QTY_SCALE;
+    return ev;
+}
+
+/* levels / quotes modes: rewrites the order events of the step that started at pend[mark] (sequence numbers
+ * from seq_before) into what a depth or BBO feed would have sent for the same change of the model. */
+static void translate(td_sim_t *s, uint32_t b, size_t mark, uint64_t seq_before)
+{
+    td_event_t orig[MAX_TOUCHED];
+    size_t n = s->pend_n - mark;
+    if (n > MAX_TOUCHED) n = MAX_TOUCHED; /* cannot happen: a step emits at most 4 events */
+    memcpy(orig, s->pend + mark, n * sizeof *orig);
+    s->pend_n = mark;
+    s->exch[b % s->nexch].seq = seq_before;
+    for (size_t i = 0; i < n; i++) {
+        if (orig[i].type == TD_EV_TRADE) {
+            td_event_t *ev = push_wire(s, TD_EV_TRADE, orig[i].side, b);
+            ev->flags = orig[i].flags;
+            ev->u.trade = orig[i].u.trade;
+        } else if (orig[i].type == TD_EV_ORDER_EXEC) {
+            td_event_t *ev = push_wire(s, TD_EV_TRADE, (uint8_t)(orig[i].side ^ 1), b); /* the aggressor */
+            ev->u.trade.price = orig[i].u.order.price;
+            ev->u.trade.qty = orig[i].u.order.qty;
+            ev->u.trade.trade_id = ++s->exch[b % s->nexch].last_trade_id;
+        }
+    }
+    sim_book_t *bk = &s->books[b];
+    if (s->mode == TD_SIM_LEVELS) {
+        for (uint32_t i = 0; i < s->ntouched; i++) {
+            const touched_t *t = &s->touched[i];
+            int64_t q = level_qty(bk, t->side, t->px);
+            td_event_t *ev = push_wire(s, q ? TD_EV_LEVEL_SET : TD_EV_LEVEL_DEL, t->side, b);
+            ev->u.level.price = t->px * TICK_SCALE;
+            ev->u.level.qty = q * TD_QTY_SCALE;
+        }
+    } else {
+        int32_t top[4];
+        top_of(bk, top);
+        if (memcmp(top, bk->quoted, sizeof top) != 0) push_quote(s, b, 1);
+    }
+}
+
 static void repair(td_sim_t *s, uint32_t r)
 {
     uint32_t b = s->repairs[r].book;
     sim_book_t *bk = &s->books[b];
     push_raw(s, TD_EV_BOOK_CLEAR, TD_SIDE_NONE, b);
-    for (int side = TD_BID; side <= TD_ASK; side++)
-        for (uint32_t i = 0; i < bk->n[side]; i++) {
-            const sim_order_t *o = &bk->o[side][i];
-            td_event_t *ev = push_raw(s, TD_EV_ORDER_ADD, (uint8_t)side, b);
-            ev->flags = TD_EVF_SNAPSHOT;
-            ev->u.order.order_id = o->id;
-            ev->u.order.price = o->px * TICK_SCALE;
-            ev->u.order.qty = o->qty * TD_QTY_SCALE;
-        }
+    if (s->mode == TD_SIM_QUOTES) {
+        push_quote(s, b, 0)->flags = TD_EVF_SNAPSHOT;
+    } else {
+        for (int side = TD_BID; side <= TD_ASK; side++)
+            for (uint32_t i = 0; i < bk->n[side]; i++) {
+                const sim_order_t *o = &bk->o[side][i];
+                if (s->mode == TD_SIM_LEVELS) {
+                    if (i > 0 && bk->o[side][i - 1].px == o->px) continue; /* once per level */
+                    td_event_t *ev = push_raw(s, TD_EV_LEVEL_SET, (uint8_t)side, b);
+                    ev->flags = TD_EVF_SNAPSHOT;
+                    ev->u.level.price = o->px * TICK_SCALE;
+                    ev->u.level.qty = level_qty(bk, side, o->px) * TD_QTY_SCALE;
+                    continue;
+                }
+                td_event_t *ev = push_raw(s, TD_EV_ORDER_ADD, (uint8_t)side, b);
+                ev->flags = TD_EVF_SNAPSHOT;
+                ev->u.order.order_id = o->id;
+                ev->u.order.price = o->px * TICK_SCALE;
+                ev->u.order.qty = o->qty * TD_QTY_SCALE;
+            }
+    }
     push_raw(s, TD_EV_RESYNC, TD_SIDE_NONE, b);
     bk->frozen = 0;
     s->repairs[r] = s->repairs[--s->nrepairs];
@@ -683,7 +799,9 @@ static void step(td_sim_t *s)
     sim_exchange_t *ex = &s->exch[b % s->nexch];
     size_t mark = s->pend_n;
     uint64_t seq_before = ex->seq;
+    s->ntouched = 0;
     book_step(s, b);
+    if (s->mode != TD_SIM_ORDERS && s->pend_n > mark) translate(s, b, mark, seq_before);
     size_t nev = s->pend_n - mark;
     if (lose && nev > 0) {
         /* Lost on the wire: the model moved on, the receiver never hears of it. */

@@ -17,9 +17,17 @@
  *   gap_every=N             mean steps between injected wire losses, default 200000; 0 = never
  *   start=UNIX_SECONDS      first exchange timestamp; default now (source) / TD_SIM_DEFAULT_START (generator)
  *   max_orders=N            live orders per side of each (symbol, exchange) book, default 64, 4..256
+ *   mode=orders|levels|quotes  what goes on the wire (default orders):
+ *                           orders: ORDER_ADD / EXEC / CANCEL / DELETE / REPLACE and hidden TRADEs (ITCH-like);
+ *                           levels: TRADE for each execution, then LEVEL_SET / LEVEL_DEL for every price level
+ *                             the step changed (Binance/Coinbase-like depth); snapshots are LEVEL_SETs;
+ *                           quotes: TRADE for each execution, then a QUOTE of the top of book when it changed
+ *                             (a BBO feed); the snapshot is one QUOTE.
+ *                           All three come from the same order-level model, so for a seed they show the same
+ *                           market; trades derived from executions have side = the aggressor.
  *
  * Stream invariants (what tests check and consumers may rely on):
- *   - Every ORDER_EXEC / CANCEL / DELETE / REPLACE names an order that is live on that (symbol, exchange)
+ *   - (orders mode) Every ORDER_EXEC / CANCEL / DELETE / REPLACE names an order that is live on that (symbol, exchange)
  *     book, with a quantity no larger than what is left. Order ids are unique per exchange, never reused.
  *   - Prices are positive multiples of $0.01, quantities positive multiples of 100 shares.
  *   - No single (symbol, exchange) book is ever crossed or locked; across exchanges the consolidated best
@@ -29,7 +37,7 @@
  *     seq, received = the seq the next message of that exchange carries). That book then carries no events
  *     until it is repaired, a short while later: TD_EV_BOOK_CLEAR, one TD_EV_ORDER_ADD|TD_EVF_SNAPSHOT per
  *     live order in price-time order (bids best first, then asks best first), TD_EV_RESYNC. After the
- *     RESYNC the receiver's book equals the model exactly. The sim knows which book the lost message was
+ *     RESYNC the receiver's book equals the model exactly (levels: the model's levels; quotes: its top). The sim knows which book the lost message was
  *     for (as feeds with per-instrument sequence numbers do), so only that book is repaired.
  *   - Events the receiver side synthesizes (GAP, BOOK_CLEAR, snapshot adds, RESYNC) are not on the
  *     exchange's sequenced wire and carry src_seq 0.
@@ -58,6 +66,8 @@
 #define TD_SIM_MAX_RATE      100000000ULL  /* 1e8 events/s: beyond that a simulated ns is too coarse */
 #define TD_SIM_DEFAULT_START 1708612200LL  /* 2024-02-22 14:30:00 UTC, a NYSE open */
 
+typedef enum td_sim_mode { TD_SIM_ORDERS = 0, TD_SIM_LEVELS, TD_SIM_QUOTES } td_sim_mode_t;
+
 typedef struct td_sim_config {
     size_t nsym;
     char symbols[TD_SIM_MAX_SYMBOLS][TD_SYM_NAME_MAX + 1];
@@ -68,6 +78,7 @@ typedef struct td_sim_config {
     uint64_t gap_every;  /* mean generation steps between injected losses; 0 = none */
     int64_t start_ns;    /* first exch_ns; 0 = the default (see the file comment) */
     uint32_t max_orders; /* live orders per side per book */
+    td_sim_mode_t mode;
 } td_sim_config_t;
 
 /* Fills cfg with the defaults above (start_ns = 0). */

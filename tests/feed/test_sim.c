@@ -95,6 +95,11 @@ static void test_spec_parse(void **state)
     want_spec_err("exchanges=ABCDEFGHIJKLMNOP", "bad name");
     want_spec_err("max_orders=2", "out of range");
     want_spec_err("start=99999999999", "2286");
+    want_spec_err("mode=ticks", "mode 'ticks' is not orders, levels or quotes");
+    want_spec_ok("mode=LEVELS");
+    assert_int_equal(cfg_buf.mode, TD_SIM_LEVELS);
+    want_spec_ok("mode=quotes;mode=orders");
+    assert_int_equal(cfg_buf.mode, TD_SIM_ORDERS);
 
     char spec[8192];
     size_t off = (size_t)snprintf(spec, sizeof spec, "symbols=");
@@ -105,6 +110,38 @@ static void test_spec_parse(void **state)
     for (int i = 0; i < TD_SIM_MAX_EXCHANGES + 1; i++)
         off += (size_t)snprintf(spec + off, sizeof spec - off, "%sX%d", i ? "," : "", i);
     want_spec_err(spec, "too many exchanges");
+}
+
+/* Random specs built from the grammar's own pieces: never a crash, always ok or TD_EINVAL with a message. */
+static void test_spec_random(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = { "symbols", "exchanges", "rate", "seed", "gap_every", "start",
+                                          "max_orders", "mode", "=", "=", ";", ";", ",", "AAPL", "x", "max",
+                                          "levels", "0", "7", "99999999999999999999", "-", "$", "", "4" };
+    td_rng_t rng;
+    td_rng_seed(&rng, td_test_seed());
+    char spec[256], err[64];
+    int ok = 0;
+    for (int i = 0; i < 20000; i++) {
+        size_t off = 0;
+        int n = 1 + (int)td_rng_below(&rng, 12);
+        for (int k = 0; k < n; k++) {
+            const char *p = pieces[td_rng_below(&rng, TD_ARRAY_LEN(pieces))];
+            size_t len = strlen(p);
+            if (off + len >= sizeof spec) break;
+            memcpy(spec + off, p, len);
+            off += len;
+        }
+        spec[off] = '\0';
+        memset(err, 'Z', sizeof err);
+        td_sim_config_default(&cfg_buf);
+        int rc = td_sim_config_parse(&cfg_buf, spec, err, sizeof err);
+        TD_CHECK(rc == TD_OK || rc == TD_EINVAL, "spec \"%s\": rc %d", spec, rc);
+        if (rc == TD_OK) ok++;
+        else TD_CHECK(memchr(err, '\0', sizeof err) && strncmp(err, "sim: ", 5) == 0, "spec \"%s\": bad error", spec);
+    }
+    TD_CHECK(ok > 0, "no random spec parsed");
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -154,9 +191,13 @@ static void test_determinism(void **state)
 /* the naive receiver                                                                               */
 
 typedef struct n_order { uint64_t id; int64_t px, qty; uint8_t side; } n_order_t;
+typedef struct n_level { int64_t px, qty; uint8_t side; } n_level_t;
 typedef struct n_book {
     n_order_t *o;
     uint32_t n, cap;
+    n_level_t *lv;     /* levels mode */
+    uint32_t nlv, lvcap;
+    int64_t quote[4];  /* quotes mode: bid px, bid qty, ask px, ask qty */
     int state; /* 0 normal, 1 gapped (waiting for BOOK_CLEAR), 2 in snapshot */
     int snap_side;
     int64_t snap_last_px;
@@ -165,6 +206,7 @@ typedef struct n_ref { int32_t book, slot; } n_ref_t; /* book -1 = not live */
 
 typedef struct receiver {
     const td_sim_t *sim;
+    td_sim_mode_t mode;
     uint32_t nsym, nexch;
     uint32_t sym_ids[TD_SIM_MAX_SYMBOLS];
     uint8_t exch_ids[TD_SIM_MAX_EXCHANGES];
@@ -210,6 +252,7 @@ static void recv_init(receiver_t *r, const td_sim_t *sim, const td_sim_config_t 
 {
     memset(r, 0, sizeof *r);
     r->sim = sim;
+    r->mode = cfg->mode;
     r->nsym = (uint32_t)cfg->nsym;
     r->nexch = (uint32_t)cfg->nexch;
     for (uint32_t i = 0; i < r->nsym; i++) r->sym_ids[i] = td_sym_lookup(cfg->symbols[i], strlen(cfg->symbols[i]));
@@ -222,7 +265,10 @@ static void recv_init(receiver_t *r, const td_sim_t *sim, const td_sim_config_t 
 
 static void recv_free(receiver_t *r)
 {
-    for (uint32_t b = 0; b < r->nsym * r->nexch; b++) td_free(r->books[b].o);
+    for (uint32_t b = 0; b < r->nsym * r->nexch; b++) {
+        td_free(r->books[b].o);
+        td_free(r->books[b].lv);
+    }
     for (uint32_t e = 0; e < r->nexch; e++) td_free(r->refs[e]);
     td_free(r->books);
     td_free(r->model);
@@ -262,6 +308,78 @@ static int64_t book_best(const n_book_t *bk, int side)
         if (!best || (side == TD_BID ? bk->o[i].px > best : bk->o[i].px < best)) best = bk->o[i].px;
     }
     return best;
+}
+
+static n_level_t *level_find(n_book_t *bk, int side, int64_t px)
+{
+    for (uint32_t i = 0; i < bk->nlv; i++)
+        if (bk->lv[i].side == side && bk->lv[i].px == px) return &bk->lv[i];
+    return NULL;
+}
+
+static void level_set(n_book_t *bk, int side, int64_t px, int64_t qty)
+{
+    n_level_t *l = level_find(bk, side, px);
+    if (qty == 0) {
+        if (l) *l = bk->lv[--bk->nlv];
+        return;
+    }
+    if (!l) {
+        if (bk->nlv == bk->lvcap) {
+            bk->lvcap = bk->lvcap ? bk->lvcap * 2 : 64;
+            bk->lv = td_realloc(bk->lv, bk->lvcap * sizeof *bk->lv);
+        }
+        l = &bk->lv[bk->nlv++];
+        l->side = (uint8_t)side;
+        l->px = px;
+    }
+    l->qty = qty;
+}
+
+static int64_t level_best(const n_book_t *bk, int side)
+{
+    int64_t best = 0;
+    for (uint32_t i = 0; i < bk->nlv; i++)
+        if (bk->lv[i].side == side && (!best || (side == TD_BID ? bk->lv[i].px > best : bk->lv[i].px < best)))
+            best = bk->lv[i].px;
+    return best;
+}
+
+/* Levels / quotes modes: the receiver's levels or quote must be the model's, aggregated. */
+static void compare_levels(receiver_t *r, int si, int e)
+{
+    int b = si * (int)r->nexch + e;
+    n_book_t *bk = &r->books[b];
+    size_t n = td_sim_book(r->sim, r->sym_ids[si], r->exch_ids[e], r->model, r->model_cap);
+    uint32_t nlevels = 0;
+    int64_t top[4] = { 0, 0, 0, 0 };
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        int64_t q = 0;
+        while (j < n && r->model[j].side == r->model[i].side && r->model[j].price == r->model[i].price)
+            q += r->model[j++].qty;
+        int side = r->model[i].side;
+        if (top[2 * side] == 0) {
+            top[2 * side] = r->model[i].price;
+            top[2 * side + 1] = q;
+        }
+        if (r->mode == TD_SIM_LEVELS) {
+            n_level_t *l = level_find(bk, side, r->model[i].price);
+            TD_CHECK(l && l->qty == q, "level %lld side %d: receiver %lld, model %lld (event %llu)",
+                     (long long)r->model[i].price, side, l ? (long long)l->qty : -1LL, (long long)q,
+                     (unsigned long long)r->events);
+        }
+        nlevels++;
+        i = j;
+    }
+    if (r->mode == TD_SIM_LEVELS)
+        TD_CHECK(nlevels == bk->nlv, "receiver has %u levels, model %u", bk->nlv, nlevels);
+    else
+        TD_CHECK(memcmp(top, bk->quote, sizeof top) == 0,
+                 "quote %lld x %lld / %lld x %lld, model top %lld x %lld / %lld x %lld", (long long)bk->quote[0],
+                 (long long)bk->quote[1], (long long)bk->quote[2], (long long)bk->quote[3], (long long)top[0],
+                 (long long)top[1], (long long)top[2], (long long)top[3]);
+    r->books_compared++;
 }
 
 /* The naive book of (sym i, exch e) must hold exactly the model's orders. */
@@ -312,8 +430,14 @@ static void recv_event(receiver_t *r, const td_event_t *ev)
     int b = si * (int)r->nexch + e;
     n_book_t *bk = &r->books[b];
 
-    int wire = ev->type == TD_EV_TRADE || (ev->type >= TD_EV_ORDER_ADD && ev->type <= TD_EV_ORDER_REPLACE &&
-                                           !(ev->flags & TD_EVF_SNAPSHOT));
+    int wire = ev->type != TD_EV_GAP && ev->type != TD_EV_BOOK_CLEAR && ev->type != TD_EV_RESYNC &&
+               !(ev->flags & TD_EVF_SNAPSHOT);
+    int orders = r->mode == TD_SIM_ORDERS;
+    if (ev->type >= TD_EV_ORDER_ADD && ev->type <= TD_EV_ORDER_REPLACE)
+        TD_CHECK(orders, "order event in mode %d", r->mode);
+    if (ev->type >= TD_EV_QUOTE && ev->type <= TD_EV_LEVEL_DEL)
+        TD_CHECK(ev->type == TD_EV_QUOTE ? r->mode == TD_SIM_QUOTES : r->mode == TD_SIM_LEVELS,
+                 "%s in mode %d", td_ev_type_name((td_ev_type_t)ev->type), r->mode);
     if (wire) {
         TD_CHECK(ev->src_seq == r->last_seq[e] + 1, "exchange %s seq %llu after %llu with no gap: %s",
                  td_exch_name(ev->exch), (unsigned long long)ev->src_seq, (unsigned long long)r->last_seq[e],
@@ -392,8 +516,54 @@ static void recv_event(receiver_t *r, const td_event_t *ev)
     }
     case TD_EV_TRADE:
         check_px_qty(ev, ev->u.trade.price, ev->u.trade.qty);
-        TD_CHECK(ev->flags & TD_EVF_HIDDEN, "plain trade (the sim only prints hidden ones as TRADE)");
+        TD_CHECK(ev->side == TD_BID || ev->side == TD_ASK, "trade without an aggressor side");
+        if (orders) {
+            TD_CHECK(ev->flags & TD_EVF_HIDDEN, "plain trade (orders mode prints executions as ORDER_EXEC)");
+        } else if (!(ev->flags & TD_EVF_HIDDEN)) {
+            TD_CHECK(ev->flags == 0, "trade flags %u", ev->flags);
+            TD_CHECK(ev->u.trade.trade_id > 0, "trade without an id");
+            if (r->mode == TD_SIM_LEVELS) { /* trades precede their level updates: the level still rests */
+                n_level_t *l = level_find(bk, ev->side ^ 1, ev->u.trade.price);
+                TD_CHECK(l && l->qty >= ev->u.trade.qty, "trade against no resting level: %s",
+                         td_event_describe(ev, d, sizeof d));
+            } else { /* quotes: at or through the quoted touch of the resting side */
+                int64_t touch_px = bk->quote[2 * (ev->side ^ 1)];
+                TD_CHECK(touch_px && (ev->side == TD_BID ? ev->u.trade.price >= touch_px
+                                                        : ev->u.trade.price <= touch_px),
+                         "trade inside the quote: %s", td_event_describe(ev, d, sizeof d));
+            }
+        }
         break;
+    case TD_EV_LEVEL_SET:
+    case TD_EV_LEVEL_DEL:
+        TD_CHECK(ev->side == TD_BID || ev->side == TD_ASK, "level without a side");
+        if (ev->type == TD_EV_LEVEL_SET) check_px_qty(ev, ev->u.level.price, ev->u.level.qty);
+        else TD_CHECK(level_find(bk, ev->side, ev->u.level.price), "delete of a missing level: %s",
+                      td_event_describe(ev, d, sizeof d));
+        if (ev->flags & TD_EVF_SNAPSHOT) {
+            TD_CHECK(bk->state == 2 && ev->type == TD_EV_LEVEL_SET, "snapshot level outside a snapshot");
+            TD_CHECK(ev->side >= bk->snap_side, "snapshot bid after an ask");
+            if (ev->side == bk->snap_side && bk->snap_last_px)
+                TD_CHECK(ev->side == TD_BID ? ev->u.level.price < bk->snap_last_px
+                                            : ev->u.level.price > bk->snap_last_px,
+                         "snapshot levels out of order: %s", td_event_describe(ev, d, sizeof d));
+            bk->snap_side = ev->side;
+            bk->snap_last_px = ev->u.level.price;
+        }
+        level_set(bk, ev->side, ev->u.level.price, ev->type == TD_EV_LEVEL_SET ? ev->u.level.qty : 0);
+        break;
+    case TD_EV_QUOTE: {
+        const int64_t *q = &ev->u.quote.bid_px;
+        for (int side = 0; side < 2; side++) {
+            if (q[2 * side + 1] == 0) TD_CHECK(q[2 * side] == 0, "empty side with a price");
+            else check_px_qty(ev, q[2 * side], q[2 * side + 1]);
+        }
+        if (q[0] && q[2]) TD_CHECK(q[0] < q[2], "quote crossed or locked: %s", td_event_describe(ev, d, sizeof d));
+        if (ev->flags & TD_EVF_SNAPSHOT) TD_CHECK(bk->state == 2, "snapshot quote outside a snapshot");
+        else TD_CHECK(memcmp(q, bk->quote, sizeof bk->quote) != 0, "quote that changes nothing");
+        memcpy(bk->quote, q, sizeof bk->quote);
+        break;
+    }
     case TD_EV_GAP:
         TD_CHECK(bk->state == 0, "gap on a book already under repair");
         TD_CHECK(ev->u.gap.expected == r->last_seq[e] + 1 && ev->u.gap.received > ev->u.gap.expected,
@@ -406,6 +576,8 @@ static void recv_event(receiver_t *r, const td_event_t *ev)
     case TD_EV_BOOK_CLEAR:
         TD_CHECK(bk->state == 1, "book clear without a gap");
         while (bk->n) book_del(r, b, e, bk->o[bk->n - 1].id);
+        bk->nlv = 0;
+        memset(bk->quote, 0, sizeof bk->quote);
         bk->state = 2;
         bk->snap_side = TD_BID;
         bk->snap_last_px = 0;
@@ -429,8 +601,16 @@ static void recv_check_all(receiver_t *r)
             n_book_t *bk = &r->books[si * r->nexch + e];
             if (bk->state != 0) { settled = 0; continue; }
             TD_CHECK(!td_sim_book_frozen(r->sim, r->sym_ids[si], r->exch_ids[e]), "settled book is frozen");
-            compare_book(r, (int)si, (int)e);
-            int64_t bid = book_best(bk, TD_BID), ask = book_best(bk, TD_ASK);
+            int64_t bid, ask;
+            if (r->mode == TD_SIM_ORDERS) {
+                compare_book(r, (int)si, (int)e);
+                bid = book_best(bk, TD_BID);
+                ask = book_best(bk, TD_ASK);
+            } else {
+                compare_levels(r, (int)si, (int)e);
+                bid = r->mode == TD_SIM_LEVELS ? level_best(bk, TD_BID) : bk->quote[0];
+                ask = r->mode == TD_SIM_LEVELS ? level_best(bk, TD_ASK) : bk->quote[2];
+            }
             if (bid && ask) TD_CHECK(bid < ask, "one exchange's book is crossed or locked");
             if (bid > best_bid) best_bid = bid;
             if (ask && (!best_ask || ask < best_ask)) best_ask = ask;
@@ -548,6 +728,36 @@ static void test_validity_gap_storm(void **state)
              (unsigned long long)seed);
     replay(spec, 200000, &r, &sim_ns);
     TD_CHECK(r.count[TD_EV_GAP] == 0 && r.lost_seqs == 0, "gaps with gap_every=0");
+    recv_free(&r);
+}
+
+/* Depth and BBO renderings of the same model. */
+static void test_validity_levels_quotes(void **state)
+{
+    (void)state;
+    uint64_t seed = td_test_seed();
+    char spec[160];
+    static receiver_t r;
+    int64_t sim_ns;
+    size_t n = td_test_sanitized() ? 150000 : 600000;
+    const char *modes[] = { "levels", "quotes" };
+    for (int m = 0; m < 2; m++) {
+        snprintf(spec, sizeof spec, "mode=%s;seed=%llu;gap_every=2000", modes[m], (unsigned long long)seed);
+        replay(spec, n, &r, &sim_ns);
+        print_mix(spec, &r, sim_ns);
+        TD_CHECK(r.count[TD_EV_TRADE] > n / 50 && r.count[TD_EV_RESYNC] > 10 && r.books_compared > 1000,
+                 "%s: trades %llu resyncs %llu compared %llu", modes[m], (unsigned long long)r.count[TD_EV_TRADE],
+                 (unsigned long long)r.count[TD_EV_RESYNC], (unsigned long long)r.books_compared);
+        TD_CHECK(r.locked + r.crossed > 0, "%s: never locked or crossed", modes[m]);
+        recv_free(&r);
+    }
+    snprintf(spec, sizeof spec, "mode=levels;symbols=ONE;exchanges=X1;seed=%llu;gap_every=3;max_orders=8",
+             (unsigned long long)seed);
+    replay(spec, 100000, &r, &sim_ns);
+    recv_free(&r);
+    snprintf(spec, sizeof spec, "mode=quotes;symbols=ONE;exchanges=X1;seed=%llu;gap_every=3;max_orders=8",
+             (unsigned long long)seed);
+    replay(spec, 100000, &r, &sim_ns);
     recv_free(&r);
 }
 
@@ -690,8 +900,10 @@ static void test_source_stream_valid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_parse),         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_spec_parse),         cmocka_unit_test(test_spec_random),
+        cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_validity_default),   cmocka_unit_test(test_validity_gap_storm),
+        cmocka_unit_test(test_validity_levels_quotes),
         cmocka_unit_test(test_price_walk),         cmocka_unit_test(test_source_pacing),
         cmocka_unit_test(test_source_stream_valid),
     };
