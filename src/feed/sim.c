@@ -268,7 +268,8 @@ typedef struct sim_book {
 typedef struct sim_symbol {
     uint32_t id;
     int64_t ref;          /* reference price, ticks */
-    int64_t mid;          /* ticks */
+    int64_t mid;          /* ticks: where new bids go; new asks go `spread` above */
+    int32_t spread;       /* quoted spread in ticks: 1 for most names, wider for high-priced ones */
     double ns_per_move;   /* mean simulated ns between +-1 tick moves */
     int64_t next_move_ns;
 } sim_symbol_t;
@@ -378,6 +379,7 @@ td_sim_t *td_sim_create(const td_sim_config_t *cfg, char *err, size_t errlen)
         double moves_per_s = sigma_ticks * sigma_ticks;
         if (moves_per_s < 0.2) moves_per_s = 0.2;
         sy->ns_per_move = 1e9 / moves_per_s;
+        sy->spread = 1 + (int32_t)(sy->ref / 40000); /* $400+: 2 ticks, $800+: 3, ... */
         sy->next_move_ns = s->now_ns + (int64_t)exp_draw(&s->rng, sy->ns_per_move);
     }
     for (uint32_t b = 0; b < s->nbooks; b++) {
@@ -511,11 +513,11 @@ static int64_t draw_depth(td_rng_t *r)
     return 4 + (int64_t)td_rng_below(r, 26);
 }
 
-static void act_add(td_sim_t *s, uint32_t b, int side, int64_t center)
+static void act_add(td_sim_t *s, uint32_t b, int side, int64_t center, int32_t spread)
 {
     sim_book_t *bk = &s->books[b];
     int64_t d = draw_depth(&s->rng);
-    int64_t px = side == TD_BID ? center - d : center + 1 + d;
+    int64_t px = side == TD_BID ? center - d : center + spread + d;
     px = clamp_passive(bk, side, px);
     if (px < 1) return; /* unreachable with mid >= $1, but never emit a non-positive price */
     sim_order_t o = { ++s->exch[b % s->nexch].last_order_id, (int32_t)px, draw_qty(&s->rng) };
@@ -654,14 +656,14 @@ static void book_step(td_sim_t *s, uint32_t b)
     int side = (int)td_rng_below(&s->rng, 2);
     uint32_t n = bk->n[side];
     if (n >= s->cap) { act_delete(s, b, side, n - 1); return; }
-    if (n < s->min_orders) { act_add(s, b, side, center); return; }
+    if (n < s->min_orders) { act_add(s, b, side, center, sy->spread); return; }
 
     /* Adds balance removals around the target depth. Out of 1000. */
     int64_t add_p = 400 + ((int64_t)s->target - (int64_t)n) * 300 / (int64_t)s->target;
     if (add_p < 150) add_p = 150;
     if (add_p > 750) add_p = 750;
     int64_t u = (int64_t)td_rng_below(&s->rng, 1000);
-    if (u < add_p) { act_add(s, b, side, center); return; }
+    if (u < add_p) { act_add(s, b, side, center, sy->spread); return; }
     u = (int64_t)td_rng_below(&s->rng, 1000);
     if (u < 100) act_exec(s, b);
     else if (u < 120) act_hidden_trade(s, b, center);
