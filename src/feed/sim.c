@@ -38,6 +38,7 @@
  */
 #include "feed/sim.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,8 +90,9 @@ void td_sim_config_default(td_sim_config_t *cfg)
     cfg->max_orders = TD_SIM_DEFAULT_MAX_ORDERS;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+/* Writes "sim: <message>" into err and returns TD_EINVAL. */
+static int set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -142,13 +144,13 @@ static int parse_list(const char *what, const char *v, size_t vlen, char *names,
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *item_end = comma ? comma : end;
         size_t len = (size_t)(item_end - p);
-        if (n == max) return fail(err, errlen, "too many %s (at most %zu)", what, max);
+        if (n == max) return set_err(err, errlen, "too many %s (at most %zu)", what, max);
         char *dst = names + n * name_size;
         if (normalize_name(p, len, name_max, dst) != TD_OK)
-            return fail(err, errlen, "bad name '%.*s' in %s (1..%zu of A-Z 0-9 . _ - : /)", (int)len, p, what,
+            return set_err(err, errlen, "bad name '%.*s' in %s (1..%zu of A-Z 0-9 . _ - : /)", (int)len, p, what,
                         name_max);
         for (size_t i = 0; i < n; i++)
-            if (strcmp(names + i * name_size, dst) == 0) return fail(err, errlen, "duplicate %s '%s'", what, dst);
+            if (strcmp(names + i * name_size, dst) == 0) return set_err(err, errlen, "duplicate %s '%s'", what, dst);
         n++;
         if (!comma) break;
         p = comma + 1;
@@ -160,16 +162,16 @@ static int parse_list(const char *what, const char *v, size_t vlen, char *names,
 static int check_config(const td_sim_config_t *cfg, char *err, size_t errlen)
 {
     if (cfg->nsym == 0 || cfg->nsym > TD_SIM_MAX_SYMBOLS)
-        return fail(err, errlen, "need 1..%d symbols, have %zu", TD_SIM_MAX_SYMBOLS, cfg->nsym);
+        return set_err(err, errlen, "need 1..%d symbols, have %zu", TD_SIM_MAX_SYMBOLS, cfg->nsym);
     if (cfg->nexch == 0 || cfg->nexch > TD_SIM_MAX_EXCHANGES)
-        return fail(err, errlen, "need 1..%d exchanges, have %zu", TD_SIM_MAX_EXCHANGES, cfg->nexch);
+        return set_err(err, errlen, "need 1..%d exchanges, have %zu", TD_SIM_MAX_EXCHANGES, cfg->nexch);
     if (cfg->rate > TD_SIM_MAX_RATE)
-        return fail(err, errlen, "rate %llu too high (at most %llu, or max)", (unsigned long long)cfg->rate,
+        return set_err(err, errlen, "rate %llu too high (at most %llu, or max)", (unsigned long long)cfg->rate,
                     (unsigned long long)TD_SIM_MAX_RATE);
     if (cfg->max_orders < 4 || cfg->max_orders > 256)
-        return fail(err, errlen, "max_orders %u out of range 4..256", cfg->max_orders);
-    if (cfg->start_ns < 0) return fail(err, errlen, "start before 1970");
-    if ((unsigned)cfg->mode > TD_SIM_QUOTES) return fail(err, errlen, "bad mode %d", (int)cfg->mode);
+        return set_err(err, errlen, "max_orders %u out of range 4..256", cfg->max_orders);
+    if (cfg->start_ns < 0) return set_err(err, errlen, "start before 1970");
+    if ((unsigned)cfg->mode > TD_SIM_QUOTES) return set_err(err, errlen, "bad mode %d", (int)cfg->mode);
     return TD_OK;
 }
 
@@ -183,7 +185,7 @@ int td_sim_config_parse(td_sim_config_t *cfg, const char *args, char *err, size_
         size_t len = (size_t)(end - p);
         if (len > 0) { /* empty items (";;" or a trailing ';') are harmless */
             const char *eq = memchr(p, '=', len);
-            if (!eq) return fail(err, errlen, "expected key=value, got '%.*s'", (int)len, p);
+            if (!eq) return set_err(err, errlen, "expected key=value, got '%.*s'", (int)len, p);
             size_t klen = (size_t)(eq - p);
             const char *v = eq + 1;
             size_t vlen = (size_t)(end - v);
@@ -193,7 +195,7 @@ int td_sim_config_parse(td_sim_config_t *cfg, const char *args, char *err, size_
     do {                                                                                                 \
         int rc_ = parse_u64(v, vlen, &num);                                                              \
         if (rc_ != TD_OK)                                                                                \
-            return fail(err, errlen, "%.*s: '%.*s' is not %s", (int)klen, p, (int)vlen, v,               \
+            return set_err(err, errlen, "%.*s: '%.*s' is not %s", (int)klen, p, (int)vlen, v,               \
                         rc_ == TD_ERANGE ? "in range" : "a non-negative integer");                       \
     } while (0)
             if (KEY("symbols")) {
@@ -209,7 +211,7 @@ int td_sim_config_parse(td_sim_config_t *cfg, const char *args, char *err, size_
                 else {
                     NUM();
                     if (num > TD_SIM_MAX_RATE)
-                        return fail(err, errlen, "rate %llu too high (at most %llu, or max)",
+                        return set_err(err, errlen, "rate %llu too high (at most %llu, or max)",
                                     (unsigned long long)num, (unsigned long long)TD_SIM_MAX_RATE);
                     cfg->rate = num;
                 }
@@ -221,19 +223,19 @@ int td_sim_config_parse(td_sim_config_t *cfg, const char *args, char *err, size_
                 cfg->gap_every = num;
             } else if (KEY("start")) {
                 NUM();
-                if (num > 9999999999ULL) return fail(err, errlen, "start %llu is past year 2286", (unsigned long long)num);
+                if (num > 9999999999ULL) return set_err(err, errlen, "start %llu is past year 2286", (unsigned long long)num);
                 cfg->start_ns = (int64_t)num * TD_NS_PER_SEC;
             } else if (KEY("max_orders")) {
                 NUM();
-                if (num < 4 || num > 256) return fail(err, errlen, "max_orders %llu out of range 4..256", (unsigned long long)num);
+                if (num < 4 || num > 256) return set_err(err, errlen, "max_orders %llu out of range 4..256", (unsigned long long)num);
                 cfg->max_orders = (uint32_t)num;
             } else if (KEY("mode")) {
                 if (vlen == 6 && strncasecmp(v, "orders", 6) == 0) cfg->mode = TD_SIM_ORDERS;
                 else if (vlen == 6 && strncasecmp(v, "levels", 6) == 0) cfg->mode = TD_SIM_LEVELS;
                 else if (vlen == 6 && strncasecmp(v, "quotes", 6) == 0) cfg->mode = TD_SIM_QUOTES;
-                else return fail(err, errlen, "mode '%.*s' is not orders, levels or quotes", (int)vlen, v);
+                else return set_err(err, errlen, "mode '%.*s' is not orders, levels or quotes", (int)vlen, v);
             } else {
-                return fail(err, errlen,
+                return set_err(err, errlen,
                             "unknown key '%.*s' (known: symbols, exchanges, rate, seed, gap_every, start, "
                             "max_orders, mode)",
                             (int)klen, p);
@@ -287,7 +289,8 @@ typedef struct touched {
     uint8_t side;
 } touched_t;
 
-#define MAX_TOUCHED 16 /* a step changes at most ~6 levels (a sweep of 4, a replace's 2) */
+#define MAX_TOUCHED 16 /* levels one step changes: at most 4 (a sweep); replace 2; others 1 */
+#define MAX_STEP_EVENTS 16 /* order events one step emits: at most 4 (a sweep) */
 
 typedef struct repair {
     uint32_t book;
@@ -358,7 +361,7 @@ td_sim_t *td_sim_create(const td_sim_config_t *cfg, char *err, size_t errlen)
         const char *name = cfg->exchanges[i];
         s->exch[i].id = td_exch_intern(name, strlen(name));
         if (!s->exch[i].id) {
-            fail(err, errlen, "cannot register exchange '%s' (registry full?)", name);
+            set_err(err, errlen, "cannot register exchange '%s' (registry full?)", name);
             goto fail;
         }
     }
@@ -367,7 +370,7 @@ td_sim_t *td_sim_create(const td_sim_config_t *cfg, char *err, size_t errlen)
         sim_symbol_t *sy = &s->syms[i];
         sy->id = td_sym_intern(name, strlen(name));
         if (!sy->id) {
-            fail(err, errlen, "cannot register symbol '%s' (registry full?)", name);
+            set_err(err, errlen, "cannot register symbol '%s' (registry full?)", name);
             goto fail;
         }
         sy->ref = ref_price_ticks(name);
@@ -441,6 +444,7 @@ static void touch(td_sim_t *s, int side, int32_t px)
 {
     for (uint32_t i = 0; i < s->ntouched; i++)
         if (s->touched[i].px == px && s->touched[i].side == side) return;
+    assert(s->ntouched < MAX_TOUCHED);
     if (s->ntouched < MAX_TOUCHED) s->touched[s->ntouched++] = (touched_t){ px, (uint8_t)side };
 }
 
@@ -715,9 +719,10 @@ static td_event_t *push_quote(td_sim_t *s, uint32_t b, int wire)
  * from seq_before) into what a depth or BBO feed would have sent for the same change of the model. */
 static void translate(td_sim_t *s, uint32_t b, size_t mark, uint64_t seq_before)
 {
-    td_event_t orig[MAX_TOUCHED];
+    td_event_t orig[MAX_STEP_EVENTS];
     size_t n = s->pend_n - mark;
-    if (n > MAX_TOUCHED) n = MAX_TOUCHED; /* cannot happen: a step emits at most 4 events */
+    assert(n <= MAX_STEP_EVENTS);
+    if (n > MAX_STEP_EVENTS) n = MAX_STEP_EVENTS;
     memcpy(orig, s->pend + mark, n * sizeof *orig);
     s->pend_n = mark;
     s->exch[b % s->nexch].seq = seq_before;

@@ -27,18 +27,23 @@
  *                           market; trades derived from executions have side = the aggressor.
  *
  * Stream invariants (what tests check and consumers may rely on):
- *   - (orders mode) Every ORDER_EXEC / CANCEL / DELETE / REPLACE names an order that is live on that (symbol, exchange)
- *     book, with a quantity no larger than what is left. Order ids are unique per exchange, never reused.
+ *   - (orders mode) Every ORDER_EXEC / CANCEL / DELETE / REPLACE names an order that is live on that
+ *     (symbol, exchange) book, with a quantity no larger than what is left. Order ids are unique per
+ *     exchange, never reused. EXEC, CANCEL and DELETE carry the order's price; DELETE carries the quantity
+ *     it removed. Executions are at the touch, oldest order first; their side is the resting order's.
  *   - Prices are positive multiples of $0.01, quantities positive multiples of 100 shares.
  *   - No single (symbol, exchange) book is ever crossed or locked; across exchanges the consolidated best
- *     bid/ask sometimes is, briefly (per-exchange price offsets and stale quotes).
+ *     bid/ask sometimes is, briefly (per-exchange price offsets and stale quotes): ~3% locked, ~0.3%
+ *     crossed of the time with the defaults.
  *   - src_seq runs +1 per event on the wire of each exchange (all of its symbols). An injected loss drops
  *     the events of one generation step; in their place comes TD_EV_GAP (sym, exch, expected = first lost
  *     seq, received = the seq the next message of that exchange carries). That book then carries no events
- *     until it is repaired, a short while later: TD_EV_BOOK_CLEAR, one TD_EV_ORDER_ADD|TD_EVF_SNAPSHOT per
- *     live order in price-time order (bids best first, then asks best first), TD_EV_RESYNC. After the
- *     RESYNC the receiver's book equals the model exactly (levels: the model's levels; quotes: its top). The sim knows which book the lost message was
- *     for (as feeds with per-instrument sequence numbers do), so only that book is repaired.
+ *     until it is repaired, a short while later (32..127 steps): TD_EV_BOOK_CLEAR, the snapshot, then
+ *     TD_EV_RESYNC. The snapshot is one TD_EV_ORDER_ADD|TD_EVF_SNAPSHOT per live order in price-time order
+ *     (bids best first, then asks best first); in levels mode one LEVEL_SET|SNAPSHOT per level in the same
+ *     order; in quotes mode one QUOTE|SNAPSHOT. After the RESYNC the receiver's book equals the model
+ *     exactly. The sim knows which book the lost message was for (as feeds with per-instrument sequence
+ *     numbers do), so only that book is repaired.
  *   - Events the receiver side synthesizes (GAP, BOOK_CLEAR, snapshot adds, RESYNC) are not on the
  *     exchange's sequenced wire and carry src_seq 0.
  *   - exch_ns never decreases. The generator sets recv_ns = exch_ns; the source leaves recv_ns 0 for the
