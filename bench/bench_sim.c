@@ -65,5 +65,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 500; i++) off += (size_t)snprintf(spec + off, sizeof spec - off, "%sS%d", i ? "," : "", i);
     run("500 sym x 8 exch", spec, total, 256);
     run("default, max_orders=256", "rate=max;max_orders=256", total, 256);
+    run("default, mode=levels", "rate=max;mode=levels", total, 256);
+    run("default, mode=quotes", "rate=max;mode=quotes", total, 256);
     return 0;
 }
