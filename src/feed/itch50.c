@@ -39,14 +39,22 @@
 
 /* ---- decoder -------------------------------------------------------------------------------------- */
 
-/* Body length by type byte; 0 = unknown type. Lengths from the ITCH 5.0 spec (see SOURCE.md). */
-static const uint8_t body_len[256] = {
-    ['S'] = 12, ['R'] = 39, ['H'] = 25, ['Y'] = 20, ['L'] = 26, ['V'] = 35, ['W'] = 12, ['K'] = 28,
-    ['J'] = 35, ['h'] = 21, ['A'] = 36, ['F'] = 40, ['E'] = 31, ['C'] = 36, ['X'] = 23, ['D'] = 19,
-    ['U'] = 35, ['P'] = 44, ['Q'] = 40, ['B'] = 19, ['I'] = 50, ['N'] = 20, ['O'] = 48,
+/* Body length by type byte, from the ITCH 5.0 spec (see SOURCE.md). An unknown type's length is
+ * UNKNOWN_LEN, which no 16-bit length prefix can equal: then one compare (prefix == expected) rejects a
+ * wrong length and also a zero length, whatever byte follows the zero prefix. The table stores
+ * length ^ UNKNOWN_LEN so that its zero-initialized entries are the unknown ones. */
+#define UNKNOWN_LEN 0x10000u
+#define K(t, n) [t] = (n) ^ UNKNOWN_LEN
+static const uint32_t body_len_x[256] = {
+    K('S', 12), K('R', 39), K('H', 25), K('Y', 20), K('L', 26), K('V', 35), K('W', 12), K('K', 28),
+    K('J', 35), K('h', 21), K('A', 36), K('F', 40), K('E', 31), K('C', 36), K('X', 23), K('D', 19),
+    K('U', 35), K('P', 44), K('Q', 40), K('B', 19), K('I', 50), K('N', 20), K('O', 48),
 };
+#undef K
 
-size_t td_itch50_body_len(uint8_t type) { return body_len[type]; }
+static inline uint32_t expected_len(uint8_t type) { return body_len_x[type] ^ UNKNOWN_LEN; }
+
+size_t td_itch50_body_len(uint8_t type) { return body_len_x[type] ? expected_len(type) : 0; }
 
 static inline uint16_t be16(const uint8_t *p)
 {
@@ -74,7 +82,7 @@ static __attribute__((noinline, cold)) int decode_odd(const uint8_t *buf, size_t
                                                        td_itch_msg_t *out)
 {
     if (mlen == 0) return TD_EPROTO;               /* not even a type byte */
-    if (body_len[buf[2]] != 0) return TD_EPROTO;   /* known type, wrong length */
+    if (body_len_x[buf[2]] != 0) return TD_EPROTO; /* known type, wrong length */
     if (len < 2 + mlen) return TD_EAGAIN;
     out->type = TD_ITCH_UNKNOWN;
     out->u.unknown.body = buf + 2;
@@ -91,7 +99,7 @@ int td_itch50_decode(const uint8_t *buf, size_t len, td_itch_msg_t *out)
     }
     size_t mlen = be16(buf);
     uint8_t type = buf[2];
-    if (TD_UNLIKELY(mlen != body_len[type])) return decode_odd(buf, len, mlen, out);
+    if (TD_UNLIKELY(mlen != expected_len(type))) return decode_odd(buf, len, mlen, out);
     if (TD_UNLIKELY(len < 2 + mlen)) return TD_EAGAIN;
 
     const uint8_t *p = buf + 2;
@@ -264,7 +272,7 @@ int td_itch50_decode(const uint8_t *buf, size_t len, td_itch_msg_t *out)
         break;
     }
     default:
-        __builtin_unreachable(); /* body_len[] is non-zero only for the cases above */
+        __builtin_unreachable(); /* expected_len() matches a 16-bit length only for the cases above */
     }
     return (int)(2 + mlen);
 }
@@ -378,46 +386,49 @@ static int map_bad_field(td_itch50_ctx_t *ctx, const td_itch_msg_t *m, int rc, c
 
 static int map_rare(td_itch50_ctx_t *ctx, const td_itch_msg_t *m, td_event_t *ev);
 
+/* ITCH side byte to td_side_t; anything but 'B'/'S' is TD_SIDE_NONE, which an add rejects. A table, not
+ * a branch: the side of the next add is a coin flip the branch predictor cannot learn. */
+static const uint8_t side_of[256] = {
+    [0 ... 'B' - 1] = TD_SIDE_NONE, ['B'] = TD_BID, ['B' + 1 ... 'S' - 1] = TD_SIDE_NONE, ['S'] = TD_ASK,
+    ['S' + 1 ... 255] = TD_SIDE_NONE,
+};
+
 int td_itch50_map(td_itch50_ctx_t *ctx, const td_itch_msg_t *m, td_event_t *ev)
 {
     uint64_t seq = ++ctx->counts.messages;
-    uint8_t type = m->type;
-    /* Order and trade messages first: they are >99% of a real day. */
+    /* Order and trade messages here (>99% of a real day); everything else in map_rare(). */
     uint8_t evtype, side = TD_SIDE_NONE, flags = 0;
-    int64_t price, qty;
+    int64_t price = 0, qty;
     uint64_t id, id2 = 0;
-    switch (type) {
+    switch (m->type) {
     case 'A':
-    case 'F': {
-        const td_itch_add_order_t *a = &m->u.add_order;
-        if (a->side == 'B') side = TD_BID;
-        else if (a->side == 'S') side = TD_ASK; /* else NONE: rejected below, after the locate check */
+    case 'F':
         evtype = TD_EV_ORDER_ADD;
-        price = px4(a->price), qty = qty32(a->shares), id = a->order_ref;
-        break;
-    }
-    case 'E':
-        evtype = TD_EV_ORDER_EXEC;
-        price = 0, qty = qty32(m->u.order_executed.executed_shares), id = m->u.order_executed.order_ref;
-        break;
-    case 'C':
-        evtype = TD_EV_ORDER_EXEC;
-        price = px4(m->u.order_executed.execution_price);
-        qty = qty32(m->u.order_executed.executed_shares), id = m->u.order_executed.order_ref;
-        if (m->u.order_executed.printable == 'N') flags = TD_EVF_NONPRINT;
-        break;
-    case 'X':
-        evtype = TD_EV_ORDER_CANCEL;
-        price = 0, qty = qty32(m->u.order_cancel.cancelled_shares), id = m->u.order_cancel.order_ref;
+        side = side_of[m->u.add_order.side];
+        price = px4(m->u.add_order.price), qty = qty32(m->u.add_order.shares), id = m->u.add_order.order_ref;
         break;
     case 'D':
         evtype = TD_EV_ORDER_DELETE;
-        price = 0, qty = 0, id = m->u.order_delete.order_ref;
+        qty = 0, id = m->u.order_delete.order_ref;
         break;
     case 'U':
         evtype = TD_EV_ORDER_REPLACE;
         price = px4(m->u.order_replace.price), qty = qty32(m->u.order_replace.shares);
         id = m->u.order_replace.original_order_ref, id2 = m->u.order_replace.new_order_ref;
+        break;
+    case 'E':
+        evtype = TD_EV_ORDER_EXEC;
+        qty = qty32(m->u.order_executed.executed_shares), id = m->u.order_executed.order_ref;
+        break;
+    case 'C':
+        evtype = TD_EV_ORDER_EXEC;
+        price = px4(m->u.order_executed.execution_price);
+        qty = qty32(m->u.order_executed.executed_shares), id = m->u.order_executed.order_ref;
+        flags = m->u.order_executed.printable == 'N' ? TD_EVF_NONPRINT : 0;
+        break;
+    case 'X':
+        evtype = TD_EV_ORDER_CANCEL;
+        qty = qty32(m->u.order_cancel.cancelled_shares), id = m->u.order_cancel.order_ref;
         break;
     case 'P':
         evtype = TD_EV_TRADE, flags = TD_EVF_HIDDEN;
@@ -430,18 +441,10 @@ int td_itch50_map(td_itch50_ctx_t *ctx, const td_itch_msg_t *m, td_event_t *ev)
     if (TD_UNLIKELY(sym == 0)) return map_unknown_locate(ctx, m);
     if (TD_UNLIKELY(side == TD_SIDE_NONE && evtype == TD_EV_ORDER_ADD))
         return map_bad_field(ctx, m, TD_EPROTO, "bad side");
-    ev->type = evtype;
-    ev->side = side;
-    ev->exch = ctx->exch;
-    ev->flags = flags;
-    ev->sym = sym;
-    ev->src_seq = seq;
-    ev->exch_ns = ctx->midnight_ns + (int64_t)m->timestamp;
-    ev->recv_ns = 0;
-    ev->u.order.price = price;
-    ev->u.order.qty = qty;
-    ev->u.order.order_id = id;
-    ev->u.order.new_order_id = id2;
+    /* One compound literal: the compiler writes the cache line with a few wide stores. */
+    *ev = (td_event_t){ .type = evtype, .side = side, .exch = ctx->exch, .flags = flags, .sym = sym,
+                        .src_seq = seq, .exch_ns = ctx->midnight_ns + (int64_t)m->timestamp, .recv_ns = 0,
+                        .u.order = { price, qty, id, id2 } };
     ctx->counts.events++;
     return 1;
 }

@@ -450,6 +450,15 @@ static void test_malformed(void **state)
     assert_int_equal(td_itch50_decode(zero, 1, &m), TD_EAGAIN);
     assert_int_equal(td_itch50_decode(zero, 2, &m), TD_EPROTO); /* zero length */
     assert_int_equal(td_itch50_decode(zero, sizeof zero, &m), TD_EPROTO);
+    /* A zero length followed by an unknown type byte (fuzzer regression: the type byte belongs to the
+     * next frame and must not be read as this one's). */
+    const uint8_t zero_unknown[] = { 0, 0, 'Z', 0 };
+    assert_int_equal(td_itch50_decode(zero_unknown, 2, &m), TD_EPROTO);
+    assert_int_equal(td_itch50_decode(zero_unknown, sizeof zero_unknown, &m), TD_EPROTO);
+    for (int c = 0; c < 256; c++) {
+        uint8_t z[3] = { 0, 0, (uint8_t)c };
+        assert_int_equal(td_itch50_decode(z, 3, &m), TD_EPROTO);
+    }
     const uint8_t one[] = { 0, 1 };
     assert_int_equal(td_itch50_decode(one, 2, &m), TD_EAGAIN);
 
