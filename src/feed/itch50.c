@@ -271,8 +271,9 @@ int td_itch50_decode(const uint8_t *buf, size_t len, td_itch_msg_t *out)
         o->upper_price_collar = be32(p + 44);
         break;
     }
-    default:
-        __builtin_unreachable(); /* expected_len() matches a 16-bit length only for the cases above */
+    default: /* unreachable: expected_len() matches a 16-bit length only for the cases above; a bad
+              * table entry must still not become undefined behaviour */
+        return TD_EPROTO;
     }
     return (int)(2 + mlen);
 }
@@ -318,8 +319,11 @@ int td_itch50_midnight_ns(int year, int month, int day, int64_t *out)
     if (year >= 2007) {
         start_m = 3, start_d = sunday_of(year, 3, 2);
         end_m = 11, end_d = sunday_of(year, 11, 1);
-    } else {
+    } else if (year >= 1987) {
         start_m = 4, start_d = sunday_of(year, 4, 1);
+        end_m = 10, end_d = sunday_of(year, 10, 0);
+    } else { /* 1967-1986; the 1974-75 energy-crisis years are not special-cased */
+        start_m = 4, start_d = sunday_of(year, 4, 0);
         end_m = 10, end_d = sunday_of(year, 10, 0);
     }
     /* At 00:00 local the clocks have not changed yet on either transition Sunday (they change at 02:00):
@@ -605,6 +609,11 @@ static void source_destroy(td_source_t *base)
     if (!s) return;
     if (s->data) munmap((void *)s->data, s->size);
     td_free(s);
+}
+
+const td_itch50_counts_t *td_itch50_source_counts(const td_source_t *src)
+{
+    return &((const itch_source_t *)src)->ctx.counts;
 }
 
 /* "YYYY-MM-DD" exactly. */

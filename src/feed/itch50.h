@@ -199,7 +199,8 @@ typedef struct td_itch_msg {
 int td_itch50_decode(const uint8_t *buf, size_t len, td_itch_msg_t *out);
 
 /* Writes m as a frame (2-byte length + body) into out[0..cap). Returns the bytes written, or 0 when cap
- * is too small or m->type is neither known nor TD_ITCH_UNKNOWN with a body. */
+ * is too small, the timestamp needs more than 48 bits, or m->type is neither known nor TD_ITCH_UNKNOWN
+ * with a body (whose first byte must be an unknown type). */
 size_t td_itch50_encode(const td_itch_msg_t *m, uint8_t *out, size_t cap);
 
 /* ---- mapping to tickd events ------------------------------------------------------------------ */
@@ -228,8 +229,8 @@ typedef struct td_itch50_ctx {
 
 /* Midnight of civil date y-m-d in US Eastern time, as ns since the Unix epoch: 05:00 UTC under EST,
  * 04:00 UTC under EDT. DST follows the US rules by year (2007+: second Sunday of March to first Sunday
- * of November; 1987-2006: first Sunday of April to last Sunday of October; earlier years use the
- * 1987 rule), evaluated at midnight. Clocks change on Sundays at 02:00 and NASDAQ sessions run on
+ * of November; 1987-2006: first Sunday of April to last Sunday of October; 1970-1986: last Sunday of
+ * April to last Sunday of October, without the 1974-75 exceptions), evaluated at midnight. Clocks change on Sundays at 02:00 and NASDAQ sessions run on
  * weekdays, so the offset at midnight holds for the whole session; for a Sunday date the offset at
  * midnight is used for the whole day (ITCH timestamps are elapsed ns since midnight). Returns TD_OK or
  * TD_EINVAL for a date that does not exist or a year outside 1970..9999. */
@@ -257,7 +258,8 @@ void td_itch50_ctx_init(td_itch50_ctx_t *ctx, int64_t midnight_ns);
  *   B   -> no event: counted and logged (rate-limited); books are not rolled back
  *   S   -> no event: remembered in last_system_event and logged at info
  *   others (Y L V W K J h I N O) -> no event, counted as ignored
- * Message numbers E/C/X/D/U carry no order side: the event's side is TD_SIDE_NONE (the book knows it).
+ * E C X D U messages do not carry the order's side: their events have side TD_SIDE_NONE (the book knows
+ * it from the add). ITCH match numbers of E/C are not carried (td_event_t has no field for them).
  * Returns 1 (event written), 0 (nothing to emit), or a negative TD_E* for a message that is bad in
  * context and was counted: TD_ENOENT (locate never defined), TD_EPROTO (bad side / bad symbol),
  * TD_ERANGE (quantity overflows the decimal scale).
@@ -277,5 +279,9 @@ int td_itch50_map(td_itch50_ctx_t *ctx, const td_itch_msg_t *m, td_event_t *out)
  * with its file offset, and every later next() returns TD_EPROTO (fatal: the runner stops the source).
  */
 td_source_t *td_itch50_open(const char *args, char *err, size_t errlen);
+
+/* The mapping counters of a source td_itch50_open() made (unknown types, broken trades, ... which
+ * td_source_stats_t has no field for). Same thread as next(), or a racy-but-harmless snapshot. */
+const td_itch50_counts_t *td_itch50_source_counts(const td_source_t *src);
 
 #endif

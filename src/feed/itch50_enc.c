@@ -3,8 +3,8 @@
  *
  * Writes the 2-byte big-endian length prefix and the body, every field in wire order at the offsets the
  * decoder reads them from. Because the decoded struct keeps every body byte (raw alpha fields, the H
- * reserved byte, unknown bodies by pointer), encode(decode(bytes)) reproduces the input exactly; the
- * header's timestamp is written as its low 48 bits. Used by tests, benchmarks and (later) tickctl's
+ * reserved byte, unknown bodies by pointer), encode(decode(bytes)) reproduces the input exactly. A
+ * timestamp that does not fit the 48-bit field is refused (returns 0) rather than silently wrapped. Used by tests, benchmarks and (later) tickctl's
  * LOBSTER -> ITCH conversion; not on any hot path, so clarity wins over speed here.
  *
  * Threading: pure function; any thread.
@@ -42,7 +42,7 @@ size_t td_itch50_encode(const td_itch_msg_t *m, uint8_t *out, size_t cap)
         return 2 + n;
     }
     size_t len = td_itch50_body_len(m->type);
-    if (len == 0 || cap < 2 + len) return 0;
+    if (len == 0 || cap < 2 + len || m->timestamp >> 48) return 0;
     put16(out, (uint16_t)len);
     uint8_t *p = out + 2;
     p[0] = m->type;

@@ -361,6 +361,10 @@ static void test_round_trip_random(void **state)
         int rc = td_itch50_decode(frame, n, &y);
         TD_CHECK(rc == (int)n, "type %c: decode rc %d", type, rc);
         check_fields(body, len, &y);
+        /* a timestamp past 48 bits is refused, not wrapped */
+        x.timestamp |= 1ULL << 48;
+        TD_CHECK(td_itch50_encode(&x, frame, sizeof frame) == 0, "type %c: 49-bit timestamp encoded", type);
+        x.timestamp &= (1ULL << 48) - 1;
         /* a too-small buffer is refused, not overrun */
         TD_CHECK(td_itch50_encode(&x, frame, n - 1) == 0, "type %c: encode into %zu bytes", type, n - 1);
         /* every strict prefix of the frame needs more input */
@@ -544,16 +548,17 @@ static void test_midnight(void **state)
     assert_int_equal(td_itch50_midnight_ns(2019, 4, 31, &ns), TD_EINVAL);
     assert_int_equal(td_itch50_midnight_ns(1969, 12, 31, &ns), TD_EINVAL);
 
-    /* Against the system's tz database, when it has New York: every day of 1987..2037. */
+    /* Against the system's tz database, when it has New York: every day of 1970..2037 but the 1974-75
+     * energy-crisis years, which itch50.h says are not special-cased. */
     struct stat st;
     if (stat("/usr/share/zoneinfo/America/New_York", &st) != 0) return;
     char *old = getenv("TZ") ? td_strdup(getenv("TZ")) : NULL;
     setenv("TZ", "America/New_York", 1);
     tzset();
-    for (int y = 1987; y <= 2037; y++)
+    for (int y = 1970; y <= 2037; y++)
         for (int mo = 1; mo <= 12; mo++)
             for (int d = 1; d <= 31; d++) {
-                if (td_itch50_midnight_ns(y, mo, d, &ns) != TD_OK) continue;
+                if (y == 1974 || y == 1975 || td_itch50_midnight_ns(y, mo, d, &ns) != TD_OK) continue;
                 struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_isdst = -1 };
                 time_t t = mktime(&tm);
                 if ((int64_t)t * 1000000000LL != ns)
@@ -856,6 +861,10 @@ static void test_source_sample(void **state)
     assert_int_equal(atomic_load(&src->stats.events), 3);
     assert_int_equal(atomic_load(&src->stats.bad), 0);
     assert_int_equal(atomic_load(&src->stats.bytes), SAMPLE_BYTES);
+    const td_itch50_counts_t *c = td_itch50_source_counts(src);
+    assert_int_equal(c->messages, 1000);
+    assert_int_equal(c->ignored, 997);
+    assert_int_equal(c->unknown_type, 0);
     td_source_destroy(src);
     td_source_destroy(NULL);
 }
@@ -926,7 +935,9 @@ static void test_source_errors(void **state)
     len = order_file(buf, 3);
     td_itch_msg_t m = hdr('D', 6, 0);
     len += td_itch50_encode(&m, buf + len, 100);
-    len += order_file(buf + len, 2) ;
+    memcpy(buf + len, "\x00\x03" "Z\x00\x00", 5); /* and an unknown type: skipped, not bad */
+    len += 5;
+    len += order_file(buf + len, 2);
     snprintf(path, sizeof path, "%s/locate.itch", tmpdir);
     write_file(path, buf, len);
     src = td_itch50_open(path, err, sizeof err);
@@ -934,7 +945,11 @@ static void test_source_errors(void **state)
     assert_int_equal(drain(src, evs, 64, &n, 64), TD_EOF);
     assert_int_equal(n, 5);
     assert_int_equal(atomic_load(&src->stats.bad), 1);
-    assert_int_equal(atomic_load(&src->stats.messages), 8);
+    assert_int_equal(atomic_load(&src->stats.messages), 9);
+    assert_int_equal(atomic_load(&src->stats.bytes), len);
+    assert_int_equal(td_itch50_source_counts(src)->unknown_type, 1);
+    assert_int_equal(td_itch50_source_counts(src)->unknown_locate, 1);
+    assert_int_equal(evs[4].src_seq, 9);
     td_source_destroy(src);
 
     /* Empty file: EOF at once. */
