@@ -230,9 +230,10 @@ typedef struct td_itch50_ctx {
 /* Midnight of civil date y-m-d in US Eastern time, as ns since the Unix epoch: 05:00 UTC under EST,
  * 04:00 UTC under EDT. DST follows the US rules by year (2007+: second Sunday of March to first Sunday
  * of November; 1987-2006: first Sunday of April to last Sunday of October; 1970-1986: last Sunday of
- * April to last Sunday of October, without the 1974-75 exceptions), evaluated at midnight. Clocks change on Sundays at 02:00 and NASDAQ sessions run on
- * weekdays, so the offset at midnight holds for the whole session; for a Sunday date the offset at
- * midnight is used for the whole day (ITCH timestamps are elapsed ns since midnight). Returns TD_OK or
+ * April to last Sunday of October, without the 1974-75 exceptions), evaluated at midnight. Clocks change
+ * on Sundays at 02:00 and NASDAQ sessions run on weekdays, so the offset at midnight holds for the whole
+ * session; for a Sunday date the offset at midnight is used for the whole day (ITCH timestamps are
+ * elapsed ns since midnight). Pure arithmetic: no TZ database, no setenv("TZ") (not thread-safe). Returns TD_OK or
  * TD_EINVAL for a date that does not exist or a year outside 1970..9999. */
 int td_itch50_midnight_ns(int year, int month, int day, int64_t *out);
 
@@ -281,7 +282,7 @@ int td_itch50_map(td_itch50_ctx_t *ctx, const td_itch_msg_t *m, td_event_t *out)
 td_source_t *td_itch50_open(const char *args, char *err, size_t errlen);
 
 /* The mapping counters of a source td_itch50_open() made (unknown types, broken trades, ... which
- * td_source_stats_t has no field for). Same thread as next(), or a racy-but-harmless snapshot. */
+ * td_source_stats_t has no field for). Plain counters: read them on the thread that calls next(). */
 const td_itch50_counts_t *td_itch50_source_counts(const td_source_t *src);
 
 #endif
