@@ -24,10 +24,12 @@
  *                   were unobserved: those levels are EXPOSED and their quantity (or their absence) is
  *                   learned from the row (counted: exposed, learned when it differed, stale when the row
  *                   shows one of our levels empty).
+ * Orders of a level whose total reaches exactly 0 while some of them remain are removed (they were
+ * cancelled while unobserved; counted as zombie_orders): a consequence of the above, not new information.
  * Inside the previous window nothing is learned: after applying the message, every one of the N levels
  * per side must equal the row exactly, or the verification fails with the row, the message and both
  * books. Row 1 is checked the same way against the snapshot (message 1 applied to the reconstructed
- * pre-state). Corrupting any message's size, price, side or type makes it fail (tests/feed/test_lobster.c).
+ * pre-state). Corrupting a message's size, price or type makes it fail at that row (tests/feed/test_lobster.c).
  *
  * Threading: td_lobster_verify() is self-contained; it uses one source and one book of its own.
  */
@@ -46,167 +48,13 @@
 
 static int better(int side, int64_t a, int64_t b) { return side == TD_BID ? a > b : a < b; }
 
-/* ---- the book the replay runs on ----
- * PRIVATE STAND-IN: td_obook_t (book/book.h) is being written on another branch. Until it lands, this
- * minimal order map + sorted level arrays implements the handful of operations the replay needs with
- * book.h's contract; the vb_* wrappers are the only place that changes when it does. */
-#define VB_EMPTY UINT64_MAX
-typedef struct vb_order { uint64_t id; int64_t price, qty; uint8_t side; } vb_order_t;
-typedef struct vb_levels { td_level_t *lv; size_t n, cap; } vb_levels_t;
-typedef struct vbook {
-    vb_order_t *slots;
-    size_t mask, norders;
-    vb_levels_t side[2];
-} vbook_t;
-typedef struct vb_iter { const vb_levels_t *lv; size_t i; } vb_iter_t;
+/* ---- the book the replay runs on: the real td_obook_t (book/book.h) ---- */
+typedef td_obook_t vbook_t;
 
-static uint64_t vb_hash(uint64_t id) { id ^= id >> 33; id *= 0xff51afd7ed558ccdULL; return id ^ (id >> 33); }
-
-static vbook_t *vb_create(void)
+static int64_t level_qty(const vbook_t *b, int side, int64_t price)
 {
-    vbook_t *b = td_calloc(1, sizeof *b);
-    b->mask = 1023;
-    b->slots = td_malloc((b->mask + 1) * sizeof *b->slots);
-    for (size_t i = 0; i <= b->mask; i++) b->slots[i].id = VB_EMPTY;
-    return b;
-}
-
-static void vb_destroy(vbook_t *b)
-{
-    if (!b) return;
-    td_free(b->slots);
-    td_free(b->side[0].lv);
-    td_free(b->side[1].lv);
-    td_free(b);
-}
-
-static void vb_clear(vbook_t *b)
-{
-    for (size_t i = 0; i <= b->mask; i++) b->slots[i].id = VB_EMPTY;
-    b->norders = 0;
-    b->side[0].n = b->side[1].n = 0;
-}
-
-static size_t vb_slot(const vbook_t *b, uint64_t id)
-{
-    size_t i = vb_hash(id) & b->mask;
-    while (b->slots[i].id != VB_EMPTY && b->slots[i].id != id) i = (i + 1) & b->mask;
-    return i;
-}
-
-static size_t vb_lfind(const vb_levels_t *l, int side, int64_t price)
-{
-    size_t lo = 0, hi = l->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (better(side, l->lv[mid].price, price)) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-static void vb_level_adjust(vbook_t *b, int side, int64_t price, int64_t delta, int32_t count)
-{
-    vb_levels_t *l = &b->side[side];
-    size_t i = vb_lfind(l, side, price);
-    if (i == l->n || l->lv[i].price != price) {
-        if (l->n == l->cap) {
-            l->cap = l->cap ? l->cap * 2 : 64;
-            l->lv = td_realloc(l->lv, l->cap * sizeof l->lv[0]);
-        }
-        memmove(&l->lv[i + 1], &l->lv[i], (l->n - i) * sizeof l->lv[0]);
-        l->lv[i] = (td_level_t){ .price = price };
-        l->n++;
-    }
-    l->lv[i].qty += delta;
-    l->lv[i].count = (uint32_t)((int32_t)l->lv[i].count + count);
-    if (l->lv[i].qty == 0) {
-        memmove(&l->lv[i], &l->lv[i + 1], (l->n - i - 1) * sizeof l->lv[0]);
-        l->n--;
-    }
-}
-
-static int vb_add(vbook_t *b, uint64_t id, int side, int64_t price, int64_t qty)
-{
-    if (side != TD_BID && side != TD_ASK) return TD_EINVAL;
-    if (price <= 0 || qty <= 0 || id == VB_EMPTY) return TD_EINVAL;
-    if ((b->norders + 1) * 2 > b->mask + 1) { /* grow at half load */
-        vb_order_t *old = b->slots;
-        size_t oldn = b->mask + 1;
-        b->mask = oldn * 2 - 1;
-        b->slots = td_malloc((b->mask + 1) * sizeof *b->slots);
-        for (size_t i = 0; i <= b->mask; i++) b->slots[i].id = VB_EMPTY;
-        for (size_t i = 0; i < oldn; i++)
-            if (old[i].id != VB_EMPTY) b->slots[vb_slot(b, old[i].id)] = old[i];
-        td_free(old);
-    }
-    size_t i = vb_slot(b, id);
-    if (b->slots[i].id == id) return TD_EEXIST;
-    b->slots[i] = (vb_order_t){ .id = id, .price = price, .qty = qty, .side = (uint8_t)side };
-    b->norders++;
-    vb_level_adjust(b, side, price, qty, 1);
-    return TD_OK;
-}
-
-static void vb_remove_slot(vbook_t *b, size_t i) /* backward-shift deletion keeps probe chains intact */
-{
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & b->mask;
-        if (b->slots[j].id == VB_EMPTY) break;
-        size_t home = vb_hash(b->slots[j].id) & b->mask;
-        if (((j - home) & b->mask) >= ((j - i) & b->mask)) {
-            b->slots[i] = b->slots[j];
-            i = j;
-        }
-    }
-    b->slots[i].id = VB_EMPTY;
-    b->norders--;
-}
-
-/* exec and cancel: book.h's contract (TD_ERANGE when qty exceeded what was open: order removed) */
-static int vb_reduce(vbook_t *b, uint64_t id, int64_t qty, int whole, td_order_info_t *info)
-{
-    if (!whole && qty <= 0) return TD_EINVAL;
-    size_t i = vb_slot(b, id);
-    if (b->slots[i].id != id) return TD_ENOENT;
-    vb_order_t *o = &b->slots[i];
-    int64_t removed = whole || qty > o->qty ? o->qty : qty;
-    *info = (td_order_info_t){ .order_id = id, .price = o->price, .qty = o->qty - removed,
-                               .removed = removed, .side = o->side };
-    vb_level_adjust(b, o->side, o->price, -removed, o->qty == removed ? -1 : 0);
-    o->qty -= removed;
-    if (o->qty == 0) vb_remove_slot(b, i);
-    return !whole && qty > removed ? TD_ERANGE : TD_OK;
-}
-
-static int vb_exec(vbook_t *b, uint64_t id, int64_t qty, td_order_info_t *info) { return vb_reduce(b, id, qty, 0, info); }
-static int vb_cancel(vbook_t *b, uint64_t id, int64_t qty, td_order_info_t *info) { return vb_reduce(b, id, qty, 0, info); }
-static int vb_delete(vbook_t *b, uint64_t id, td_order_info_t *info) { return vb_reduce(b, id, 0, 1, info); }
-
-static int64_t vb_level_qty(const vbook_t *b, int side, int64_t price)
-{
-    const vb_levels_t *l = &b->side[side];
-    size_t i = vb_lfind(l, side, price);
-    return i < l->n && l->lv[i].price == price ? l->lv[i].qty : 0;
-}
-
-/* Ids of the orders resting at price (book.h: td_obook_orders_at); returns how many, up to max. */
-static size_t vb_ids_at(const vbook_t *b, int side, int64_t price, uint64_t *ids, size_t max)
-{
-    size_t n = 0;
-    for (size_t i = 0; i <= b->mask && n < max; i++)
-        if (b->slots[i].id != VB_EMPTY && b->slots[i].side == side && b->slots[i].price == price)
-            ids[n++] = b->slots[i].id;
-    return n;
-}
-
-static void vb_iter_init(vb_iter_t *it, const vbook_t *b, int side) { it->lv = &b->side[side]; it->i = 0; }
-static int vb_iter_next(vb_iter_t *it, td_level_t *out)
-{
-    if (it->i >= it->lv->n) return 0;
-    *out = it->lv->lv[it->i++];
-    return 1;
+    td_level_t lv;
+    return td_lbook_get(td_obook_levels(b), side, price, &lv) == TD_OK ? lv.qty : 0;
 }
 
 /* ---- phantom liquidity: per side, sorted best first, signed, no zero entries ---- */
@@ -256,7 +104,7 @@ static void ph_adjust(phantom_side_t *p, int side, int64_t price, int64_t delta)
 
 /* ---- our levels: real + phantom, merged best first, zero totals skipped ---- */
 typedef struct eff_iter {
-    vb_iter_t it;
+    td_lbook_iter_t it;
     int have_real;
     td_level_t real;
     const phantom_side_t *ph;
@@ -266,8 +114,8 @@ typedef struct eff_iter {
 
 static void eff_init(eff_iter_t *e, const vbook_t *b, const phantom_side_t *ph, int side)
 {
-    vb_iter_init(&e->it, b, side);
-    e->have_real = vb_iter_next(&e->it, &e->real);
+    td_lbook_iter_init(&e->it, td_obook_levels(b), side);
+    e->have_real = td_lbook_iter_next(&e->it, &e->real);
     e->ph = ph;
     e->pi = 0;
     e->side = side;
@@ -282,7 +130,7 @@ static int eff_next(eff_iter_t *e, td_lobster_level_t *out)
             out->price = e->real.price;
             out->size = e->real.qty;
             if (have_ph && e->ph->lv[e->pi].price == e->real.price) out->size += e->ph->lv[e->pi++].size;
-            e->have_real = vb_iter_next(&e->it, &e->real);
+            e->have_real = td_lbook_iter_next(&e->it, &e->real);
         } else {
             *out = e->ph->lv[e->pi++];
         }
@@ -292,7 +140,7 @@ static int eff_next(eff_iter_t *e, td_lobster_level_t *out)
 
 static int64_t eff_at(const vbook_t *b, const phantom_side_t *ph, int side, int64_t price)
 {
-    return vb_level_qty(b, side, price) + ph_get(ph, side, price);
+    return level_qty(b, side, price) + ph_get(ph, side, price);
 }
 
 /* ---- the replay ---- */
@@ -384,13 +232,12 @@ static void set_window(verifier_t *v)
 static void adjust(verifier_t *v, int side, int64_t price, int64_t delta)
 {
     ph_adjust(&v->ph[side], side, price, delta);
-    int64_t real = vb_level_qty(v->book, side, price);
+    int64_t real = level_qty(v->book, side, price);
     if (real <= 0 || real + ph_get(&v->ph[side], side, price) != 0) return;
-    uint64_t ids[64];
+    td_order_info_t gone[64];
     size_t n;
-    td_order_info_t info;
-    while ((n = vb_ids_at(v->book, side, price, ids, TD_ARRAY_LEN(ids))) > 0)
-        for (size_t i = 0; i < n; i++, v->st->zombie_orders++) vb_delete(v->book, ids[i], &info);
+    while ((n = td_obook_orders_at(v->book, side, price, gone, TD_ARRAY_LEN(gone))) > 0)
+        for (size_t i = 0; i < n; i++, v->st->zombie_orders++) td_obook_delete(v->book, gone[i].order_id, NULL);
     ph_adjust(&v->ph[side], side, price, real);
 }
 
@@ -521,7 +368,7 @@ static void apply(verifier_t *v, const td_event_t *ev)
     int rc;
     switch (ev->type) {
     case TD_EV_BOOK_CLEAR:
-        vb_clear(v->book);
+        td_obook_clear(v->book);
         v->ph[TD_BID].n = v->ph[TD_ASK].n = 0;
         return;
     case TD_EV_ORDER_ADD:
@@ -529,8 +376,8 @@ static void apply(verifier_t *v, const td_event_t *ev)
             if (ev->u.order.order_id >= TD_LOBSTER_SYNTH_ID_BASE) st->seeded_levels++;
             else st->seeded_orders++;
         }
-        rc = vb_add(v->book, ev->u.order.order_id, side, px, qty);
-        if (rc != TD_OK) {
+        rc = td_obook_add(v->book, ev->u.order.order_id, side, px, qty);
+        if (rc != TD_OK) { /* a live duplicate id (or a book at capacity): keep the level honest */
             st->dup_adds++;
             adjust(v, side, px, qty);
         }
@@ -539,9 +386,9 @@ static void apply(verifier_t *v, const td_event_t *ev)
     case TD_EV_ORDER_EXEC:
     case TD_EV_ORDER_DELETE:
         memset(&info, 0, sizeof info);
-        if (ev->type == TD_EV_ORDER_DELETE) rc = vb_delete(v->book, ev->u.order.order_id, &info);
-        else if (ev->type == TD_EV_ORDER_CANCEL) rc = vb_cancel(v->book, ev->u.order.order_id, qty, &info);
-        else rc = vb_exec(v->book, ev->u.order.order_id, qty, &info);
+        if (ev->type == TD_EV_ORDER_DELETE) rc = td_obook_delete(v->book, ev->u.order.order_id, &info);
+        else if (ev->type == TD_EV_ORDER_CANCEL) rc = td_obook_cancel(v->book, ev->u.order.order_id, qty, &info);
+        else rc = td_obook_exec(v->book, ev->u.order.order_id, qty, &info);
         if (rc == TD_ENOENT) {
             st->unknown_reductions++;
             adjust(v, side, px, -qty);
@@ -607,7 +454,7 @@ int td_lobster_verify(const char *msg_path, const char *book_path, td_lobster_ve
         rc = TD_EIO;
         goto out;
     }
-    v.book = vb_create();
+    v.book = td_obook_create();
     /* row 1 defines N and the window the seeded pre-state is known in */
     if (next_row(&v) != TD_OK) {
         snprintf(st->mismatch, sizeof st->mismatch, "%s: row 1 is missing or malformed", book_path);
@@ -680,7 +527,7 @@ int td_lobster_verify(const char *msg_path, const char *book_path, td_lobster_ve
     rc = TD_OK;
 out:
     td_source_destroy(src);
-    vb_destroy(v.book);
+    td_obook_destroy(v.book);
     td_free(v.ph[0].lv);
     td_free(v.ph[1].lv);
     td_free(v.raw);
