@@ -647,6 +647,97 @@ static void test_verify_detects_corruption(void **state)
     free(book);
 }
 
+/* Writes a message/orderbook pair into the temp dir and verifies it. */
+static int verify_text(const char *msgs, const char *rows, td_lobster_verify_stats_t *st)
+{
+    char mpath[512], bpath[512];
+    snprintf(mpath, sizeof mpath, "%s", write_tmp("TEST_2012-06-21_x_message_2.csv", msgs, strlen(msgs)));
+    snprintf(bpath, sizeof bpath, "%s", write_tmp("TEST_2012-06-21_x_orderbook_2.csv", rows, strlen(rows)));
+    return td_lobster_verify(mpath, bpath, st, NULL);
+}
+
+/* What the samples lack: empty-level sentinels, halts (type 7 rows repeat the previous book), cross and
+ * hidden trades, a side emptied entirely, and a level entering a 2-level window from below. */
+static void test_verify_synthetic(void **state)
+{
+    (void)state;
+    static td_lobster_verify_stats_t st;
+    const char *msgs =
+        "34200.1,1,10,30,990000,1\n"          /* 1 bid 99.00 x 30 under the seeded 100.00 x 50 */
+        "34200.2,1,11,40,1020000,-1\n"        /* 2 ask 102.00 x 40 */
+        "34200.3,7,0,0,-1,-1\n"               /* 3 halt */
+        "34200.4,3,5,50,1000000,1\n"          /* 4 delete of an order from before the file: 100.00 gone */
+        "34200.5,7,0,0,0,-1\n"                /* 5 quote resume */
+        "34200.6,7,0,0,1,-1\n"                /* 6 trading resume */
+        "34200.7,6,0,500,1005000,1\n"         /* 7 cross trade */
+        "34200.8,5,0,7,1005000,-1\n"          /* 8 hidden execution */
+        "34200.9,3,11,40,1020000,-1\n"        /* 9 ask 102.00 gone */
+        "34201,4,7,100,1010000,-1\n"          /* 10 execution of an unknown sell: the ask side is empty */
+        "34201.1,1,12,10,1030000,-1\n"        /* 11 a new ask */
+        "34201.2,1,13,20,1040000,-1\n"        /* 12 a second ask: the side is full (2 levels) */
+        "34201.3,1,14,5,1050000,-1\n"         /* 13 an ask outside the window */
+        "34201.4,3,12,10,1030000,-1\n";       /* 14 103.00 gone: 105.00 x 5 enters from below */
+    const char *rows =
+        "1010000,100,1000000,50,9999999999,0,990000,30\n"
+        "1010000,100,1000000,50,1020000,40,990000,30\n"
+        "1010000,100,1000000,50,1020000,40,990000,30\n"
+        "1010000,100,990000,30,1020000,40,-9999999999,0\n"
+        "1010000,100,990000,30,1020000,40,-9999999999,0\n"
+        "1010000,100,990000,30,1020000,40,-9999999999,0\n"
+        "1010000,100,990000,30,1020000,40,-9999999999,0\n"
+        "1010000,100,990000,30,1020000,40,-9999999999,0\n"
+        "1010000,100,990000,30,9999999999,0,-9999999999,0\n"
+        "9999999999,0,990000,30,9999999999,0,-9999999999,0\n"
+        "1030000,10,990000,30,9999999999,0,-9999999999,0\n"
+        "1030000,10,990000,30,1040000,20,-9999999999,0\n"
+        "1030000,10,990000,30,1040000,20,-9999999999,0\n"
+        "1040000,20,990000,30,1050000,5,-9999999999,0\n";
+    int rc = verify_text(msgs, rows, &st);
+    if (rc != TD_OK) fail_msg("%s", st.mismatch);
+    assert_int_equal(st.matched, 14);
+    assert_int_equal(st.type_count[7], 3);
+    assert_int_equal(st.type_count[6], 1);
+    assert_int_equal(st.type_count[5], 1);
+    assert_int_equal(st.unknown_reductions, 2);
+    assert_int_equal(st.exposed_levels, 1); /* 105.00 at row 14 */
+    assert_int_equal(st.learned_levels, 0); /* ... and we had seen its add */
+
+    /* 105.00 arrives unannounced (no message 13): legitimately learned, since it was below the window */
+    char *m2 = td_strdup(msgs), *r2 = td_strdup(rows);
+    char *p = strstr(m2, "34201.3,1,14,5,1050000,-1");
+    memcpy(p, "34201.3,5,0,5,1050000,-1", 24), memmove(p + 24, p + 25, strlen(p + 25) + 1);
+    rc = verify_text(m2, rows, &st);
+    if (rc != TD_OK) fail_msg("%s", st.mismatch);
+    assert_int_equal(st.learned_levels, 1);
+    td_free(m2);
+
+    /* ... but a level appearing inside the window without a message fails: row 11 shows a second ask while
+     * row 10 showed the whole (empty) ask side */
+    p = strstr(r2, "1030000,10,990000,30,9999999999,0,-9999999999,0\n");
+    memcpy(p, "1030000,10,990000,30,1040000,20,-9999999999,0\n", 47);
+    assert_int_equal(verify_text(msgs, r2, &st), TD_EPROTO);
+    assert_int_equal(st.mismatch_row, 11);
+    td_free(r2);
+
+    /* a halt row that does not repeat the previous book fails */
+    r2 = td_strdup(rows);
+    p = strstr(r2, "1010000,100,1000000,50,1020000,40,990000,30\n1010000,100,1000000,50,1020000,40,990000,30\n");
+    p = strchr(p, '\n') + 1;
+    memcpy(p, "1010000,100,1000000,51", 22);
+    assert_int_equal(verify_text(msgs, r2, &st), TD_EPROTO);
+    assert_int_equal(st.mismatch_row, 3);
+    td_free(r2);
+
+    /* a malformed message row is a verification failure, not a silent skip */
+    m2 = td_strdup(msgs);
+    p = strstr(m2, "34200.9,3,11");
+    p[8] = 'x';
+    assert_int_equal(verify_text(m2, rows, &st), TD_EPROTO);
+    assert_int_equal(st.mismatch_row, 9);
+    assert_int_equal(st.bad_lines, 1);
+    td_free(m2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,7 +746,7 @@ int main(void)
         cmocka_unit_test(test_dst),                cmocka_unit_test(test_name_info),
         cmocka_unit_test(test_source_type_counts), cmocka_unit_test(test_source_seed),
         cmocka_unit_test(test_source_bad_lines),   cmocka_unit_test(test_golden_replay),
-        cmocka_unit_test(test_verify_detects_corruption),
+        cmocka_unit_test(test_verify_detects_corruption), cmocka_unit_test(test_verify_synthetic),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
