@@ -21,8 +21,20 @@
  * TD_LOBSTER_SYNTH_ID_BASE + k, disjoint from real ids which the parser caps below 2^63), TD_EV_RESYNC;
  * then message 1 is emitted as usual and the book equals row 1. If message 1 is malformed it is skipped
  * and row 1 is the pre-state of message 2, so it is seeded as is. Levels deeper than the file's N are
- * unknown to LOBSTER and therefore to us; later surprises (unknown order ids, levels entering the window
- * from below) are the consumer's business (see lobster_verify.c for a principled treatment).
+ * unknown to LOBSTER and therefore to us.
+ *
+ * Reconcile mode (orderbook file given, reconcile=1, the default): a level-N message file omits every
+ * message below the top N, so a book fed only messages drifts: orders from before 09:30 are cancelled by
+ * ids it never saw (the engine counts them as unknown and changes nothing), levels that rise into view
+ * carry quantity nobody announced, orders cancelled out of view linger. The source therefore mirrors the
+ * consumer's book (a td_obook_t fed exactly the events it emits, with the same unknown-id behaviour) and,
+ * after message i, compares it with row i on the prices row i covers (at or better than its N-th level;
+ * the whole side when it shows fewer). Differences become ordinary events with src_seq i: ORDER_ADD of a
+ * synthetic id for missing quantity, ORDER_CANCEL/ORDER_DELETE for surplus (synthetic orders first, then
+ * real ones from the back of the queue: which real order vanished out of view is unknowable, the total is
+ * what the file states). The consumer's top N then equals the file after every message; deeper levels are
+ * left alone. This copies the file by design: it is a feed, not a proof. td_lobster_verify() opens the
+ * source with reconcile=0 and does the principled reconstruction instead (lobster_verify.c).
  *
  * Bad rows are counted in stats.bad, logged (rate-limited) as file:line, skipped; never fatal.
  *
@@ -37,6 +49,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "book/book.h"
 #include "core/common.h"
 #include "core/decimal.h"
 #include "core/log.h"
@@ -321,10 +334,21 @@ typedef struct lobster_src {
     td_source_t base;
     const char *msg;       /* mmap of the message file (NULL when empty) */
     size_t msg_len, pos;
-    uint64_t line;         /* 1-based number of the last line read */
+    uint64_t line;         /* 1-based number of the last message line read */
     td_lobster_ctx_t ctx;
-    td_event_t *seed;      /* pre-message-1 snapshot, emitted first */
-    size_t nseed, seed_pos;
+    td_event_t *q;         /* events waiting to be returned: the seed, then (reconcile) per-row groups */
+    size_t qn, qpos, qcap;
+    uint64_t next_synth;   /* last synthetic order id handed out */
+    /* reconcile mode (orderbook file given, reconcile=1): the engine's book, mirrored */
+    int reconcile;
+    const char *book;      /* mmap of the orderbook file */
+    size_t book_len, book_pos;
+    uint64_t book_rows;    /* rows read */
+    td_obook_t *mirror;
+    td_lobster_row_t *row;
+    td_lobster_level_t *diff; /* scratch: (price, delta) per level to correct */
+    size_t diff_cap;
+    uint64_t fixes_add, fixes_cut, fixes_rows;
     char path[256];
 } lobster_src_t;
 
@@ -404,41 +428,200 @@ static int parse_row_at(const char *buf, size_t len, td_lobster_row_t *row, size
     return rc;
 }
 
+/* The engine's view of an event, applied to the mirror (errors are the engine's too: unknown ids). */
+static void mirror_apply(td_obook_t *b, const td_event_t *ev)
+{
+    td_order_info_t info;
+    switch (ev->type) {
+    case TD_EV_BOOK_CLEAR: td_obook_clear(b); break;
+    case TD_EV_ORDER_ADD: td_obook_add(b, ev->u.order.order_id, ev->side, ev->u.order.price, ev->u.order.qty); break;
+    case TD_EV_ORDER_EXEC: td_obook_exec(b, ev->u.order.order_id, ev->u.order.qty, &info); break;
+    case TD_EV_ORDER_CANCEL: td_obook_cancel(b, ev->u.order.order_id, ev->u.order.qty, &info); break;
+    case TD_EV_ORDER_DELETE: td_obook_delete(b, ev->u.order.order_id, &info); break;
+    default: break;
+    }
+}
+
+/* Appends an event to the queue (and to the mirror in reconcile mode); returns it for filling. */
+static void q_push(lobster_src_t *s, const td_event_t *ev)
+{
+    if (s->qpos > 0 && s->qpos == s->qn) s->qpos = s->qn = 0; /* drained: reuse from the start */
+    if (s->qn == s->qcap) {
+        s->qcap = s->qcap ? s->qcap * 2 : 64;
+        s->q = td_realloc(s->q, s->qcap * sizeof *s->q);
+    }
+    s->q[s->qn++] = *ev;
+    if (s->mirror) mirror_apply(s->mirror, ev);
+}
+
+static td_event_t order_event(const lobster_src_t *s, int type, int side, uint64_t id, int64_t px, int64_t qty,
+                              int64_t t, uint64_t seq, int flags)
+{
+    td_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = (uint8_t)type;
+    ev.side = (uint8_t)side;
+    ev.flags = (uint8_t)flags;
+    ev.sym = s->ctx.sym;
+    ev.exch = s->ctx.exch;
+    ev.src_seq = seq;
+    ev.exch_ns = t;
+    ev.u.order.order_id = id;
+    ev.u.order.price = px;
+    ev.u.order.qty = qty;
+    return ev;
+}
+
+/* Removes qty from the mirror's level (side, price): synthetic orders first, then real ones from the back
+ * of the queue (which real orders vanished unobserved is unknowable; the level total is what LOBSTER
+ * shows). Cancels what it trims, deletes what it empties. */
+static void cut_level(lobster_src_t *s, int side, int64_t price, int64_t qty, int64_t t, uint64_t seq)
+{
+    td_level_t lv;
+    if (td_lbook_get(td_obook_levels(s->mirror), side, price, &lv) != TD_OK || lv.count == 0) return;
+    td_order_info_t *o = td_malloc(lv.count * sizeof *o);
+    size_t n = td_obook_orders_at(s->mirror, side, price, o, lv.count);
+    for (int pass = 0; pass < 2 && qty > 0; pass++) {
+        for (size_t i = n; i-- > 0 && qty > 0;) {
+            int synth = o[i].order_id >= TD_LOBSTER_SYNTH_ID_BASE;
+            if (synth != (pass == 0) || o[i].qty == 0) continue;
+            int64_t take = o[i].qty < qty ? o[i].qty : qty;
+            td_event_t ev = order_event(s, take == o[i].qty ? TD_EV_ORDER_DELETE : TD_EV_ORDER_CANCEL, side,
+                                        o[i].order_id, price, take, t, seq, 0);
+            q_push(s, &ev);
+            o[i].qty -= take;
+            qty -= take;
+            s->fixes_cut++;
+        }
+    }
+    td_free(o);
+}
+
+static void diff_push(lobster_src_t *s, size_t *n, int64_t price, int64_t delta)
+{
+    if (*n == s->diff_cap) {
+        s->diff_cap = s->diff_cap ? s->diff_cap * 2 : 64;
+        s->diff = td_realloc(s->diff, s->diff_cap * sizeof *s->diff);
+    }
+    s->diff[*n].price = price;
+    s->diff[*n].size = delta;
+    (*n)++;
+}
+
+/* Reconcile mode: reads row `seq` and queues the events that make the mirrored (= engine) book equal to it
+ * on every price the row covers: each level at or better than the row's N-th on a side showing N levels,
+ * the whole side otherwise. Deeper levels are left as they are: LOBSTER says nothing about them. */
+static void reconcile_row(lobster_src_t *s, uint64_t seq, int64_t t)
+{
+    if (s->book_pos >= s->book_len) {
+        if (s->book_rows++ == s->line - 1) /* only the first time: book_rows runs on past line - 1 */
+            td_log_warn("lobster", "%s: orderbook file ends at row %llu; no longer reconciling", s->path,
+                        (unsigned long long)(s->line - 1));
+        return;
+    }
+    size_t used;
+    int rc = parse_row_at(s->book + s->book_pos, s->book_len - s->book_pos, s->row, &used);
+    s->book_pos += used;
+    s->book_rows++;
+    if (rc != TD_OK) {
+        atomic_fetch_add_explicit(&s->base.stats.bad, 1, memory_order_relaxed);
+        TD_LOG_RATELIMITED(TD_LOG_WARN, "lobster", 5, "%s: orderbook row %llu malformed; not reconciled",
+                           s->path, (unsigned long long)seq);
+        return;
+    }
+    int fixed = 0;
+    for (int side = TD_BID; side <= TD_ASK; side++) {
+        const td_lobster_level_t *want = side == TD_BID ? s->row->bid : s->row->ask;
+        uint32_t nwant = side == TD_BID ? s->row->nbid : s->row->nask;
+        int bounded = nwant == s->row->nlevels;
+        int64_t bound = 0, px, sz;
+        if (bounded && td_dec_from_scaled(want[nwant - 1].price, 4, &bound) != TD_OK) return;
+        size_t nd = 0;
+        uint32_t k = 0;
+        td_lbook_iter_t it;
+        td_level_t have;
+        td_lbook_iter_init(&it, td_obook_levels(s->mirror), side);
+        int more = td_lbook_iter_next(&it, &have);
+        for (;;) { /* merge the two best-first lists */
+            int in_region = more && !(bounded && (side == TD_BID ? have.price < bound : have.price > bound));
+            if (k < nwant) {
+                if (td_dec_from_scaled(want[k].price, 4, &px) != TD_OK || td_dec_from_int(want[k].size, &sz) != TD_OK)
+                    return;
+            }
+            if (!in_region && k >= nwant) break;
+            if (in_region && (k >= nwant || (side == TD_BID ? have.price > px : have.price < px))) {
+                diff_push(s, &nd, have.price, -have.qty); /* a level the row does not show */
+                more = td_lbook_iter_next(&it, &have);
+            } else if (in_region && have.price == px) {
+                if (have.qty != sz) diff_push(s, &nd, px, sz - have.qty);
+                more = td_lbook_iter_next(&it, &have);
+                k++;
+            } else {
+                diff_push(s, &nd, px, sz); /* a level we do not have */
+                k++;
+            }
+        }
+        for (size_t i = 0; i < nd; i++) {
+            if (s->diff[i].size > 0) {
+                td_event_t ev = order_event(s, TD_EV_ORDER_ADD, side, ++s->next_synth, s->diff[i].price,
+                                            s->diff[i].size, t, seq, 0);
+                q_push(s, &ev);
+                s->fixes_add++;
+            } else {
+                cut_level(s, side, s->diff[i].price, -s->diff[i].size, t, seq);
+            }
+        }
+        fixed |= nd > 0;
+    }
+    s->fixes_rows += fixed;
+}
+
 static int src_next(td_source_t *base, td_event_t *out, size_t max)
 {
     lobster_src_t *s = (lobster_src_t *)base;
-    size_t n = 0;
-    while (n < max && s->seed_pos < s->nseed) out[n++] = s->seed[s->seed_pos++];
-    if (s->seed && s->seed_pos == s->nseed) {
-        atomic_fetch_add_explicit(&s->base.stats.events, s->nseed, memory_order_relaxed);
-        atomic_fetch_add_explicit(&s->base.stats.resyncs, 1, memory_order_relaxed);
-        td_free(s->seed);
-        s->seed = NULL;
-    }
-    size_t produced = 0, bad = 0, lines = 0, bytes = 0;
-    while (n < max && s->pos < s->msg_len) {
+    size_t n = 0, produced = 0, bad = 0, lines = 0, bytes = 0;
+    for (;;) {
+        while (n < max && s->qpos < s->qn) {
+            out[n++] = s->q[s->qpos++];
+            produced++;
+        }
+        if (n == max || s->pos >= s->msg_len) break;
         td_lobster_msg_t m;
+        td_event_t ev;
         size_t used;
         int rc = parse_msg_at(s->msg + s->pos, s->msg_len - s->pos, &m, &used);
         s->pos += used;
         s->line++;
         lines++;
         bytes += used;
-        if (rc == TD_OK) rc = td_lobster_to_event(&m, &s->ctx, s->line, &out[n]);
+        if (rc == TD_OK) rc = td_lobster_to_event(&m, &s->ctx, s->line, &ev);
         if (rc != TD_OK) {
             bad++;
             TD_LOG_RATELIMITED(TD_LOG_WARN, "lobster", 5, "%s:%llu: malformed message row skipped (%s)",
                                s->path, (unsigned long long)s->line, td_strerror(rc));
-            continue;
+        } else if (!s->mirror && n < max) {
+            out[n++] = ev; /* the common path: no queue */
+            produced++;
+        } else {
+            q_push(s, &ev);
         }
-        n++;
-        produced++;
+        /* row i is the book after message i, whether or not message i was readable */
+        if (s->mirror) reconcile_row(s, s->line, rc == TD_OK ? ev.exch_ns : s->ctx.day_utc_ns);
     }
     atomic_fetch_add_explicit(&s->base.stats.messages, lines, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->base.stats.events, produced, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->base.stats.bad, bad, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->base.stats.bytes, bytes, memory_order_relaxed);
-    if (n == 0 && s->pos >= s->msg_len) return TD_EOF;
+    if (n == 0 && s->pos >= s->msg_len) {
+        if (s->mirror && s->fixes_rows != UINT64_MAX) {
+            td_log_info("lobster", "%s: %llu rows, %llu needed corrections (%llu synthetic adds, %llu cuts) to "
+                        "match the orderbook file", s->path, (unsigned long long)s->line,
+                        (unsigned long long)s->fixes_rows, (unsigned long long)s->fixes_add,
+                        (unsigned long long)s->fixes_cut);
+            s->fixes_rows = UINT64_MAX; /* log once */
+        }
+        return TD_EOF;
+    }
     return (int)n;
 }
 
@@ -446,61 +629,48 @@ static void src_destroy(td_source_t *base)
 {
     lobster_src_t *s = (lobster_src_t *)base;
     unmap_file(s->msg, s->msg_len);
-    td_free(s->seed);
+    unmap_file(s->book, s->book_len);
+    td_obook_destroy(s->mirror);
+    td_free(s->row);
+    td_free(s->diff);
+    td_free(s->q);
     td_free(s);
 }
 
-/* One side of the pre-state under construction: levels best first, plus the real order seeded in one. */
+/* One side of the pre-state under construction, best first. */
 typedef struct seed_side {
     td_lobster_level_t lv[TD_LOBSTER_MAX_LEVELS + 1];
     uint32_t n;
 } seed_side_t;
 
-static td_event_t *seed_push(lobster_src_t *s, size_t *cap)
+static void seed_add(lobster_src_t *s, int64_t t, int side, uint64_t id, int64_t px, int64_t size)
 {
-    if (s->nseed == *cap) {
-        *cap = *cap ? *cap * 2 : 64;
-        s->seed = td_realloc(s->seed, *cap * sizeof *s->seed);
+    int64_t price, qty;
+    /* the parser bounds prices below 1e10 (fits the 1e8 scale) but not sizes */
+    if (td_dec_from_scaled(px, 4, &price) != TD_OK || td_dec_from_int(size, &qty) != TD_OK) {
+        td_log_warn("lobster", "%s: seed level out of range skipped", s->path);
+        return;
     }
-    td_event_t *ev = &s->seed[s->nseed++];
-    memset(ev, 0, sizeof *ev);
-    ev->sym = s->ctx.sym;
-    ev->exch = s->ctx.exch;
-    ev->flags = TD_EVF_SNAPSHOT;
-    return ev;
+    td_event_t ev = order_event(s, TD_EV_ORDER_ADD, side, id, price, qty, t, 0, TD_EVF_SNAPSHOT);
+    q_push(s, &ev);
 }
 
-static void seed_add(lobster_src_t *s, size_t *cap, int64_t t, int side, uint64_t id, int64_t px,
-                     int64_t size)
-{
-    td_event_t *ev = seed_push(s, cap);
-    ev->type = TD_EV_ORDER_ADD;
-    ev->side = (uint8_t)side;
-    ev->exch_ns = t;
-    ev->u.order.order_id = id;
-    /* row values were range-checked by the parser (|price| < 1e10 * 1e4, size < 1e18 / 1e8 is not
-     * guaranteed, hence the checks) */
-    if (td_dec_from_scaled(px, 4, &ev->u.order.price) != TD_OK ||
-        td_dec_from_int(size, &ev->u.order.qty) != TD_OK) {
-        s->nseed--;
-        TD_LOG_RATELIMITED(TD_LOG_WARN, "lobster", 5, "%s: seed level out of range skipped", s->path);
-    }
-}
-
-/* Builds the snapshot of the book before message 1 from orderbook row 1 and message 1 (see the top). */
+/* Queues the snapshot of the book before message 1, built from orderbook row 1 and message 1 (see the
+ * top). Leaves the orderbook file mapped at row 1, which reconcile mode checks again after message 1. */
 static int build_seed(lobster_src_t *s, const char *book_path, char *err, size_t errlen)
 {
-    const char *book;
-    size_t book_len, used;
-    int rc = map_file(book_path, &book, &book_len, err, errlen);
+    size_t used;
+    int rc = map_file(book_path, &s->book, &s->book_len, err, errlen);
     if (rc != TD_OK) return rc;
-    td_lobster_row_t *row = td_malloc(sizeof *row);
+    s->row = td_malloc(sizeof *s->row);
+    td_lobster_row_t *row = s->row;
     seed_side_t *sides = td_malloc(2 * sizeof *sides);
-    if (book_len == 0 || parse_row_at(book, book_len, row, &used) != TD_OK) {
+    if (s->book_len == 0 || parse_row_at(s->book, s->book_len, row, &used) != TD_OK) {
         snprintf(err, errlen, "lobster: %s: row 1 is missing or malformed", book_path);
         rc = TD_EPROTO;
         goto out;
     }
+    /* book_pos stays 0: row 1 is also the row message 1 is reconciled against */
     sides[TD_BID].n = row->nbid;
     memcpy(sides[TD_BID].lv, row->bid, row->nbid * sizeof row->bid[0]);
     sides[TD_ASK].n = row->nask;
@@ -542,38 +712,31 @@ static int build_seed(lobster_src_t *s, const char *book_path, char *err, size_t
         }
     }
 
-    size_t cap = 0;
-    uint64_t synth = TD_LOBSTER_SYNTH_ID_BASE;
-    td_event_t *ev = seed_push(s, &cap);
-    ev->type = TD_EV_BOOK_CLEAR;
-    ev->side = TD_SIDE_NONE;
-    ev->exch_ns = t;
+    td_event_t ev = order_event(s, TD_EV_BOOK_CLEAR, TD_SIDE_NONE, 0, 0, 0, t, 0, TD_EVF_SNAPSHOT);
+    q_push(s, &ev);
     for (int side = TD_BID; side <= TD_ASK; side++) {
         for (uint32_t i = 0; i < sides[side].n; i++) {
             int64_t px = sides[side].lv[i].price, size = sides[side].lv[i].size;
             if (side == real_side && px == real_px) { /* message 1's order first in the queue */
-                seed_add(s, &cap, t, side, m.order_id, px, real_size);
+                seed_add(s, t, side, m.order_id, px, real_size);
                 size -= real_size;
             }
-            if (size > 0) seed_add(s, &cap, t, side, ++synth, px, size);
+            if (size > 0) seed_add(s, t, side, ++s->next_synth, px, size);
         }
     }
-    ev = seed_push(s, &cap);
-    ev->type = TD_EV_RESYNC;
-    ev->side = TD_SIDE_NONE;
-    ev->exch_ns = t;
+    ev = order_event(s, TD_EV_RESYNC, TD_SIDE_NONE, 0, 0, 0, t, 0, TD_EVF_SNAPSHOT);
+    q_push(s, &ev);
+    atomic_fetch_add_explicit(&s->base.stats.resyncs, 1, memory_order_relaxed);
     rc = TD_OK;
 out:
     td_free(sides);
-    td_free(row);
-    unmap_file(book, book_len);
     return rc;
 }
 
 td_source_t *td_lobster_open(const char *args, char *err, size_t errlen)
 {
     char buf[1024], msg_path[512] = "", book_path[512] = "", sym_name[TD_SYM_NAME_MAX + 1] = "";
-    int y = 0, mo = 0, d = 0, have_date = 0;
+    int y = 0, mo = 0, d = 0, have_date = 0, reconcile = 1;
     if (!args || strlen(args) >= sizeof buf) {
         snprintf(err, errlen, "lobster: missing or overlong arguments");
         return NULL;
@@ -583,6 +746,12 @@ td_source_t *td_lobster_open(const char *args, char *err, size_t errlen)
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         if (!strncmp(tok, "symbol=", 7)) {
             snprintf(sym_name, sizeof sym_name, "%s", tok + 7);
+        } else if (!strncmp(tok, "reconcile=", 10)) {
+            if (strcmp(tok + 10, "0") && strcmp(tok + 10, "1")) {
+                snprintf(err, errlen, "lobster: reconcile= takes 0 or 1");
+                return NULL;
+            }
+            reconcile = tok[10] == '1';
         } else if (!strncmp(tok, "date=", 5)) {
             char fake[64];
             snprintf(fake, sizeof fake, "X_%s", tok + 5);
@@ -631,7 +800,9 @@ td_source_t *td_lobster_open(const char *args, char *err, size_t errlen)
     s->ctx.sym = sym;
     s->ctx.exch = exch;
     s->ctx.day_utc_ns = td_us_eastern_midnight_utc_ns(y, mo, d);
+    s->next_synth = TD_LOBSTER_SYNTH_ID_BASE;
     if (map_file(msg_path, &s->msg, &s->msg_len, err, errlen) != TD_OK) goto fail;
+    if (book_path[0] && reconcile) s->mirror = td_obook_create(); /* before the seed: it mirrors that too */
     if (book_path[0] && build_seed(s, book_path, err, errlen) != TD_OK) goto fail;
     return &s->base;
 fail:

@@ -11,7 +11,9 @@
  *   2. td_lobster_to_event(): one parsed message to one td_event_t (decimal.h units, exch_ns in UTC).
  *   3. td_lobster_open(): a td_source_t over "MESSAGE.csv[,ORDERBOOK.csv]" (mmap). With the orderbook
  *      file the source first emits a snapshot of the book as it stood BEFORE message 1 (see lobster.c),
- *      so cancels and executions of orders resting before the file starts have something to act on.
+ *      so cancels and executions of orders resting before the file starts have something to act on,
+ *      and (reconcile mode, the default) after each message the corrections that keep the consumer's
+ *      book equal to the file's top N despite what a level-N message file leaves out.
  *
  * td_lobster_verify() (lobster_verify.c) replays a message file into a td_obook_t and checks the top-N
  * levels after every message against the orderbook file; tickctl lobster-verify is a thin wrapper.
@@ -124,8 +126,12 @@ int td_lobster_to_event(const td_lobster_msg_t *msg, const td_lobster_ctx_t *ctx
 
 /* ---- source ---- */
 
-/* args: "MESSAGE.csv[,ORDERBOOK.csv][,symbol=XYZ][,date=YYYY-MM-DD]". Symbol and date default to the
- * message file's name. On error returns NULL with a reason in err. */
+/* args: "MESSAGE.csv[,ORDERBOOK.csv][,symbol=XYZ][,date=YYYY-MM-DD][,reconcile=0|1]". Symbol and date
+ * default to the message file's name (paths cannot contain ','). With ORDERBOOK.csv the stream starts
+ * with the pre-message-1 snapshot (TD_EV_BOOK_CLEAR, TD_EVF_SNAPSHOT adds, TD_EV_RESYNC, src_seq 0) and,
+ * unless reconcile=0, every message i is followed by the corrective events (src_seq i, synthetic ids for
+ * added liquidity) that make an order book fed this stream equal row i on the prices row i covers; see
+ * lobster.c. On error returns NULL with a reason in err. */
 td_source_t *td_lobster_open(const char *args, char *err, size_t errlen);
 
 /* ---- verification ---- */

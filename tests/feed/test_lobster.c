@@ -14,6 +14,7 @@
 #include "core/decimal.h"
 #include "core/rng.h"
 #include "core/symbols.h"
+#include "book/book.h"
 #include "feed/lobster.h"
 
 #define DAY "2012-06-21_34200000_57600000"
@@ -544,6 +545,81 @@ static void test_golden_replay(void **state)
     for (size_t f = 0; f < TD_ARRAY_LEN(samples); f++) verify_ok(&samples[f]);
 }
 
+/* Compares the book's top N with an orderbook row (tickd units vs LOBSTER units); returns 1 if equal. */
+static int book_equals_row(const td_obook_t *b, const td_lobster_row_t *row)
+{
+    td_level_t lv[TD_LOBSTER_MAX_LEVELS];
+    for (int side = TD_BID; side <= TD_ASK; side++) {
+        const td_lobster_level_t *want = side == TD_BID ? row->bid : row->ask;
+        uint32_t nwant = side == TD_BID ? row->nbid : row->nask;
+        size_t n = td_lbook_depth(td_obook_levels(b), side, lv, row->nlevels);
+        if (n != nwant) return 0;
+        for (size_t k = 0; k < n; k++)
+            if (lv[k].price != want[k].price * 10000 || lv[k].qty != want[k].size * 100000000LL) return 0;
+    }
+    return 1;
+}
+
+/* Reconcile mode (the default with an orderbook file): a plain order book fed the source's events, as
+ * the engine is, equals the file's top N after every message of every sample. */
+static void test_source_reconcile(void **state)
+{
+    (void)state;
+    static td_event_t evs[512];
+    static td_lobster_row_t row;
+    for (size_t f = 0; f < TD_ARRAY_LEN(samples); f++) {
+        char args[2048], err[256];
+        const char *bpath = sample_path(&samples[f], "orderbook");
+        snprintf(args, sizeof args, "%s,%s", sample_path(&samples[f], "message"), bpath);
+        td_source_t *src = td_lobster_open(args, err, sizeof err);
+        if (!src) fail_msg("open: %s", err);
+        FILE *bf = fopen(bpath, "rb");
+        assert_non_null(bf);
+        char line[8192];
+        td_obook_t *book = td_obook_create();
+        uint64_t cur = 0, rows = 0, fixes = 0, in_group = 0;
+        td_order_info_t info;
+        int n;
+        for (;;) {
+            n = src->next(src, evs, TD_ARRAY_LEN(evs));
+            int eof = n == TD_EOF;
+            for (int i = 0; i <= (eof ? 0 : n - 1); i++) {
+                if (eof || evs[i].src_seq != cur) { /* row `cur` is complete */
+                    if (cur > 0) {
+                        assert_non_null(fgets(line, sizeof line, bf));
+                        assert_true(td_lobster_parse_row(line, strlen(line), TD_LOBSTER_MAX_LEVELS, &row) > 0);
+                        rows++;
+                        TD_CHECK(book_equals_row(book, &row), "%s_%d: row %llu differs", samples[f].ticker,
+                                 samples[f].level, (unsigned long long)cur);
+                    }
+                    if (eof) break;
+                    cur = evs[i].src_seq;
+                    in_group = 0;
+                }
+                const td_event_t *ev = &evs[i];
+                fixes += cur > 0 && in_group++ > 0;
+                switch (ev->type) {
+                case TD_EV_BOOK_CLEAR: td_obook_clear(book); break;
+                case TD_EV_ORDER_ADD: td_obook_add(book, ev->u.order.order_id, ev->side, ev->u.order.price, ev->u.order.qty); break;
+                case TD_EV_ORDER_EXEC: td_obook_exec(book, ev->u.order.order_id, ev->u.order.qty, &info); break;
+                case TD_EV_ORDER_CANCEL: td_obook_cancel(book, ev->u.order.order_id, ev->u.order.qty, &info); break;
+                case TD_EV_ORDER_DELETE: td_obook_delete(book, ev->u.order.order_id, &info); break;
+                default: break;
+                }
+            }
+            if (eof) break;
+            assert_true(n > 0);
+        }
+        assert_int_equal(rows, samples[f].rows);
+        assert_int_equal(atomic_load(&src->stats.messages), samples[f].rows);
+        print_message("%s_%d: reconciled stream matches all %llu rows (%llu corrective events)\n", samples[f].ticker,
+                      samples[f].level, (unsigned long long)rows, (unsigned long long)fixes);
+        fclose(bf);
+        td_obook_destroy(book);
+        td_source_destroy(src);
+    }
+}
+
 /* Reads the first `lines` lines of a sample file into a malloc'd buffer. */
 static char *head_lines(const char *path, size_t lines, size_t *len)
 {
@@ -747,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_source_type_counts), cmocka_unit_test(test_source_seed),
         cmocka_unit_test(test_source_bad_lines),   cmocka_unit_test(test_golden_replay),
         cmocka_unit_test(test_verify_detects_corruption), cmocka_unit_test(test_verify_synthetic),
+        cmocka_unit_test(test_source_reconcile),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
