@@ -449,6 +449,14 @@ int td_lobster_verify(const char *msg_path, const char *book_path, td_lobster_ve
         rc = TD_EIO;
         goto out;
     }
+    /* row 1 defines N and the window the seeded pre-state is known in */
+    if (next_row(&v) != TD_OK) {
+        snprintf(st->mismatch, sizeof st->mismatch, "%s: row 1 is missing or malformed", book_path);
+        st->bad_lines++;
+        st->mismatch_row = 1;
+        rc = TD_EPROTO;
+        goto out;
+    }
     src = td_lobster_open(args, err, sizeof err);
     if (!src) {
         snprintf(st->mismatch, sizeof st->mismatch, "%s", err);
@@ -456,13 +464,6 @@ int td_lobster_verify(const char *msg_path, const char *book_path, td_lobster_ve
         goto out;
     }
     v.book = td_obook_create();
-    /* row 1 defines N and the window the seeded pre-state is known in */
-    if (next_row(&v) != TD_OK) {
-        snprintf(st->mismatch, sizeof st->mismatch, "%s: row 1 is missing or malformed", book_path);
-        st->bad_lines++;
-        rc = TD_EPROTO;
-        goto out;
-    }
     v.nlevels = v.row.nlevels;
     st->rows = 1;
     set_window(&v);
