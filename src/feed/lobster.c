@@ -6,7 +6,8 @@
  * last line, TD_EPROTO for a malformed one). They validate everything the later stages rely on, so a
  * parsed message always maps to an event and a parsed row always is a well-formed book (sorted sides,
  * sentinels only at the end). Times are read as decimal strings into exact ns: "34200.18960767" (LOBSTER
- * drops trailing zeros) is 34200189607670 ns; a double would already be off by tens of ns at 34200 s.
+ * drops trailing zeros) is 34200189607670 ns. Through a double, (int64_t)(34200.372779672 * 1e9) is
+ * 34200372779671: 636 of AMZN_1's 57,515 times come out 1 ns early that way.
  *
  * Source and seeding: "Row i of the orderbook file is the state of the book AFTER message i", so there is
  * no row for the state before message 1. Seeding from row 1 and then applying message 1 would apply it
@@ -158,7 +159,7 @@ int td_lobster_parse_msg(const char *buf, size_t len, td_lobster_msg_t *out)
     out->type = (int8_t)type;
     out->direction = (int8_t)dir;
     if (type == TD_LOBSTER_HALT) {
-        if (out->price < -1 || out->price > 1) return TD_EPROTO;
+        if (out->price < -1 || out->price > 1 || out->size < 0) return TD_EPROTO;
     } else if (out->size <= 0 || out->price <= 0) {
         return TD_EPROTO;
     }

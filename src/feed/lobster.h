@@ -78,8 +78,8 @@ typedef struct td_lobster_row {
 
 /* Parses one message row from buf[0..len). Rejects (TD_EPROTO): wrong column count, empty or non-numeric
  * fields, more than 18 decimals in the time, overflow, type outside 1..7, direction not +-1, an order id
- * >= 2^63, size <= 0 or price <= 0 for types 1..6, a type-7 price outside {-1, 0, 1}, a line longer than
- * TD_LOBSTER_MAX_MSG_LINE. "\r\n" endings are accepted. On error *out is unspecified. */
+ * >= 2^63, size <= 0 or price <= 0 for types 1..6, a type-7 price outside {-1, 0, 1} or size < 0, a
+ * line longer than TD_LOBSTER_MAX_MSG_LINE. "\r\n" endings are accepted. On error *out is unspecified. */
 int td_lobster_parse_msg(const char *buf, size_t len, td_lobster_msg_t *out);
 
 /* Parses one orderbook row. TD_EPROTO also for: a column count that is not a positive multiple of 4 or

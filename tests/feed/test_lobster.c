@@ -101,6 +101,7 @@ static void test_parse_msg(void **state)
     assert_true(pmsg("36723,7,0,0,1,-1\n", &m) > 0);
     want_msg_error("36723,7,0,0,2,-1\n");
     want_msg_error("36723,7,0,0,-2,-1\n");
+    want_msg_error("36723,7,0,-1,1,-1\n");
     /* the largest real order id; the next one is in the synthetic range */
     assert_true(pmsg("1,1,9223372036854775807,1,1,1\n", &m) > 0);
     assert_true(m.order_id == TD_LOBSTER_MAX_ORDER_ID);
