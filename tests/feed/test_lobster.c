@@ -561,63 +561,70 @@ static int book_equals_row(const td_obook_t *b, const td_lobster_row_t *row)
     return 1;
 }
 
+/* Feeds the reconcile-mode stream of a pair into a plain order book, as the engine would, and checks it
+ * equals every row; returns the number of corrective events (events after the first of each row). */
+static uint64_t check_reconciled(const char *mpath, const char *bpath, uint64_t want_rows)
+{
+    static td_event_t evs[512];
+    static td_lobster_row_t row;
+    char args[2048], err[256];
+    snprintf(args, sizeof args, "%s,%s", mpath, bpath);
+    td_source_t *src = td_lobster_open(args, err, sizeof err);
+    if (!src) fail_msg("open: %s", err);
+    FILE *bf = fopen(bpath, "rb");
+    assert_non_null(bf);
+    char line[8192];
+    td_obook_t *book = td_obook_create();
+    uint64_t cur = 0, rows = 0, fixes = 0, in_group = 0;
+    td_order_info_t info;
+    for (;;) {
+        int n = src->next(src, evs, TD_ARRAY_LEN(evs));
+        int eof = n == TD_EOF;
+        assert_true(eof || n > 0);
+        for (int i = 0; i <= (eof ? 0 : n - 1); i++) {
+            if (eof || evs[i].src_seq != cur) { /* row `cur` is complete */
+                if (cur > 0) {
+                    assert_non_null(fgets(line, sizeof line, bf));
+                    assert_true(td_lobster_parse_row(line, strlen(line), TD_LOBSTER_MAX_LEVELS, &row) > 0);
+                    rows++;
+                    TD_CHECK(book_equals_row(book, &row), "%s: row %llu differs", mpath, (unsigned long long)cur);
+                }
+                if (eof) break;
+                cur = evs[i].src_seq;
+                in_group = 0;
+            }
+            const td_event_t *ev = &evs[i];
+            fixes += cur > 0 && in_group++ > 0;
+            switch (ev->type) {
+            case TD_EV_BOOK_CLEAR: td_obook_clear(book); break;
+            case TD_EV_ORDER_ADD: td_obook_add(book, ev->u.order.order_id, ev->side, ev->u.order.price, ev->u.order.qty); break;
+            case TD_EV_ORDER_EXEC: td_obook_exec(book, ev->u.order.order_id, ev->u.order.qty, &info); break;
+            case TD_EV_ORDER_CANCEL: td_obook_cancel(book, ev->u.order.order_id, ev->u.order.qty, &info); break;
+            case TD_EV_ORDER_DELETE: td_obook_delete(book, ev->u.order.order_id, &info); break;
+            default: break;
+            }
+        }
+        if (eof) break;
+    }
+    assert_int_equal(rows, want_rows);
+    assert_int_equal(atomic_load(&src->stats.messages), want_rows);
+    fclose(bf);
+    td_obook_destroy(book);
+    td_source_destroy(src);
+    return fixes;
+}
+
 /* Reconcile mode (the default with an orderbook file): a plain order book fed the source's events, as
  * the engine is, equals the file's top N after every message of every sample. */
 static void test_source_reconcile(void **state)
 {
     (void)state;
-    static td_event_t evs[512];
-    static td_lobster_row_t row;
     for (size_t f = 0; f < TD_ARRAY_LEN(samples); f++) {
-        char args[2048], err[256];
-        const char *bpath = sample_path(&samples[f], "orderbook");
-        snprintf(args, sizeof args, "%s,%s", sample_path(&samples[f], "message"), bpath);
-        td_source_t *src = td_lobster_open(args, err, sizeof err);
-        if (!src) fail_msg("open: %s", err);
-        FILE *bf = fopen(bpath, "rb");
-        assert_non_null(bf);
-        char line[8192];
-        td_obook_t *book = td_obook_create();
-        uint64_t cur = 0, rows = 0, fixes = 0, in_group = 0;
-        td_order_info_t info;
-        int n;
-        for (;;) {
-            n = src->next(src, evs, TD_ARRAY_LEN(evs));
-            int eof = n == TD_EOF;
-            for (int i = 0; i <= (eof ? 0 : n - 1); i++) {
-                if (eof || evs[i].src_seq != cur) { /* row `cur` is complete */
-                    if (cur > 0) {
-                        assert_non_null(fgets(line, sizeof line, bf));
-                        assert_true(td_lobster_parse_row(line, strlen(line), TD_LOBSTER_MAX_LEVELS, &row) > 0);
-                        rows++;
-                        TD_CHECK(book_equals_row(book, &row), "%s_%d: row %llu differs", samples[f].ticker,
-                                 samples[f].level, (unsigned long long)cur);
-                    }
-                    if (eof) break;
-                    cur = evs[i].src_seq;
-                    in_group = 0;
-                }
-                const td_event_t *ev = &evs[i];
-                fixes += cur > 0 && in_group++ > 0;
-                switch (ev->type) {
-                case TD_EV_BOOK_CLEAR: td_obook_clear(book); break;
-                case TD_EV_ORDER_ADD: td_obook_add(book, ev->u.order.order_id, ev->side, ev->u.order.price, ev->u.order.qty); break;
-                case TD_EV_ORDER_EXEC: td_obook_exec(book, ev->u.order.order_id, ev->u.order.qty, &info); break;
-                case TD_EV_ORDER_CANCEL: td_obook_cancel(book, ev->u.order.order_id, ev->u.order.qty, &info); break;
-                case TD_EV_ORDER_DELETE: td_obook_delete(book, ev->u.order.order_id, &info); break;
-                default: break;
-                }
-            }
-            if (eof) break;
-            assert_true(n > 0);
-        }
-        assert_int_equal(rows, samples[f].rows);
-        assert_int_equal(atomic_load(&src->stats.messages), samples[f].rows);
+        char mpath[4096];
+        snprintf(mpath, sizeof mpath, "%s", sample_path(&samples[f], "message"));
+        uint64_t fixes = check_reconciled(mpath, sample_path(&samples[f], "orderbook"), samples[f].rows);
         print_message("%s_%d: reconciled stream matches all %llu rows (%llu corrective events)\n", samples[f].ticker,
-                      samples[f].level, (unsigned long long)rows, (unsigned long long)fixes);
-        fclose(bf);
-        td_obook_destroy(book);
-        td_source_destroy(src);
+                      samples[f].level, (unsigned long long)samples[f].rows, (unsigned long long)fixes);
     }
 }
 
@@ -779,6 +786,11 @@ static void test_verify_synthetic(void **state)
     assert_int_equal(st.exposed_levels, 1); /* 105.00 at row 14 */
     assert_int_equal(st.learned_levels, 0); /* ... and we had seen its add */
 
+    char mpath[512], bpath[512];
+    snprintf(mpath, sizeof mpath, "%s/TEST_2012-06-21_x_message_2.csv", tmpdir);
+    snprintf(bpath, sizeof bpath, "%s/TEST_2012-06-21_x_orderbook_2.csv", tmpdir);
+    assert_int_equal(check_reconciled(mpath, bpath, 14), 2); /* cuts at 100.00 (row 4), 101.00 (row 10) */
+
     /* 105.00 arrives unannounced (no message 13): legitimately learned, since it was below the window */
     char *m2 = td_strdup(msgs), *r2 = td_strdup(rows);
     char *p = strstr(m2, "34201.3,1,14,5,1050000,-1");
@@ -786,6 +798,7 @@ static void test_verify_synthetic(void **state)
     rc = verify_text(m2, rows, &st);
     if (rc != TD_OK) fail_msg("%s", st.mismatch);
     assert_int_equal(st.learned_levels, 1);
+    assert_int_equal(check_reconciled(mpath, bpath, 14), 3); /* + the add of 105.00 x 5 at row 14 */
     td_free(m2);
 
     /* ... but a level appearing inside the window without a message fails: row 11 shows a second ask while
