@@ -46,7 +46,8 @@ static int cmd_lobster_verify(int argc, char **argv)
     if (rc != TD_OK) {
         printf("MISMATCH: %s", st.mismatch);
         if (st.mismatch[0] && st.mismatch[strlen(st.mismatch) - 1] != '\n') printf("\n");
-        printf("matched %llu of %llu rows\n", (unsigned long long)st.matched, (unsigned long long)st.rows);
+        printf("matched %llu of %llu rows; first mismatch at row %llu\n", (unsigned long long)st.matched,
+               (unsigned long long)st.rows, (unsigned long long)st.mismatch_row);
         return 1;
     }
     printf("matched %llu of %llu rows (learned %llu hidden levels, %llu unknown-order reductions)\n",

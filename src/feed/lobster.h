@@ -137,7 +137,7 @@ td_source_t *td_lobster_open(const char *args, char *err, size_t errlen);
 /* ---- verification ---- */
 
 typedef struct td_lobster_verify_stats {
-    uint64_t rows;              /* orderbook rows */
+    uint64_t rows;              /* lines in the orderbook file */
     uint64_t messages;          /* message rows */
     uint64_t matched;           /* rows whose top-N equalled ours after the message */
     uint64_t bad_lines;         /* malformed message or orderbook lines (a failure) */

@@ -336,10 +336,10 @@ static int compare(verifier_t *v, uint64_t rowno)
     char line[160];
     describe_line(v->msg_data, v->msg_len, rowno, line, sizeof line);
     size_t off = (size_t)snprintf(st->mismatch, sizeof st->mismatch,
-                                  "row %llu differs at level %d after message: %s\n"
-                                  "level %-36s | %-36s\n",
-                                  (unsigned long long)rowno, first_diff + 1, line,
-                                  "expected (bid | ask)", "ours (bid | ask)");
+                                  "row %llu differs at level %d after message %llu: %s\n"
+                                  "level %-45s | %-45s\n",
+                                  (unsigned long long)rowno, first_diff + 1, (unsigned long long)rowno, line,
+                                  "expected: bid, ask", "ours: bid, ask");
     uint32_t last = (uint32_t)first_diff + 3 < v->row.nlevels ? (uint32_t)first_diff + 3 : v->row.nlevels;
     for (uint32_t k = 0; k < last && off < sizeof st->mismatch; k++) {
         char *b = st->mismatch + off;
@@ -465,7 +465,10 @@ int td_lobster_verify(const char *msg_path, const char *book_path, td_lobster_ve
     }
     v.book = td_obook_create();
     v.nlevels = v.row.nlevels;
-    st->rows = 1;
+    for (const char *p = v.book_data, *end = v.book_data + v.book_len; p < end; st->rows++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
     set_window(&v);
     int row_pending = 1; /* v.row holds row 1, not yet compared */
     for (;;) {
@@ -505,7 +508,6 @@ int td_lobster_verify(const char *msg_path, const char *book_path, td_lobster_ve
                     rc = TD_EPROTO;
                     goto out;
                 }
-                st->rows++;
                 expose(&v);
             }
             row_pending = 0;
