@@ -620,6 +620,7 @@ static void test_source_reconcile(void **state)
 {
     (void)state;
     for (size_t f = 0; f < TD_ARRAY_LEN(samples); f++) {
+        if (td_test_sanitized() && f != 0 && f != 4) continue; /* AMZN_1 and GOOG_10 are enough there */
         char mpath[4096];
         snprintf(mpath, sizeof mpath, "%s", sample_path(&samples[f], "message"));
         uint64_t fixes = check_reconciled(mpath, sample_path(&samples[f], "orderbook"), samples[f].rows);
