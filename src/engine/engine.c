@@ -529,6 +529,22 @@ size_t td_engine_consolidated(const td_engine_t *e, uint32_t sym, int side, td_c
 
 const td_engine_stats_t *td_engine_stats(const td_engine_t *e) { return &e->stats; }
 
+size_t td_engine_order_book_mem(const td_engine_t *e, uint64_t *live_orders)
+{
+    size_t bytes = 0;
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < e->nactive; i++) {
+        const symstate_t *s = e->syms[e->active[i]];
+        for (int v = 0; v < s->nvenues; v++) {
+            if (!s->venues[v].ob) continue;
+            bytes += td_obook_mem_bytes(s->venues[v].ob);
+            n += td_obook_norders(s->venues[v].ob);
+        }
+    }
+    if (live_orders) *live_orders = n;
+    return bytes;
+}
+
 /* ---- the engine thread ---- */
 
 void td_engine_add_input(td_engine_t *e, td_spsc_t *ring)

@@ -122,6 +122,9 @@ bool td_engine_snapshot(const td_engine_t *e, uint32_t sym, td_sym_snap_t *out);
 
 const td_engine_stats_t *td_engine_stats(const td_engine_t *e);
 
+/* Heap bytes held by every order-level book and the live orders in them (engine thread only). */
+size_t td_engine_order_book_mem(const td_engine_t *e, uint64_t *live_orders);
+
 /* Threaded operation: inputs must be added before start. */
 void td_engine_add_input(td_engine_t *e, td_spsc_t *ring);
 int td_engine_start(td_engine_t *e);
