@@ -78,7 +78,12 @@ struct td_engine {
     _Atomic bool stop;
 };
 
-#define STAT_ADD(e, field, n) atomic_fetch_add_explicit(&(e)->stats.field, (n), memory_order_relaxed)
+/* Only the engine thread writes its counters, so a relaxed load + store is enough (readers see a
+ * slightly stale value, never a torn one) and avoids a locked read-modify-write per event. */
+#define STAT_ADD(e, field, n)                                                                           \
+    atomic_store_explicit(&(e)->stats.field,                                                            \
+                          atomic_load_explicit(&(e)->stats.field, memory_order_relaxed) + (n),          \
+                          memory_order_relaxed)
 
 td_engine_t *td_engine_create(const td_engine_config_t *cfg)
 {

@@ -106,7 +106,7 @@ static void test_nbbo_states(void **state)
     td_event_t lock = add(sym, nyse, t + 1, 4, TD_BID, PX(100.04), Q(50));
     td_engine_apply(e, &lock);
     assert_int_equal(last_of(&sink, TD_OUT_NBBO)->u.nbbo.state, TD_NBBO_LOCKED);
-    td_event_t cross = add(sym, nyse, t + 2, 5, TD_BID, PX(100.045), Q(50));
+    td_event_t cross = add(sym, nyse, t + 2, 5, TD_BID, PX(100.04) + TD_PX_SCALE / 200, Q(50)); /* 100.045 */
     td_engine_apply(e, &cross);
     n = last_of(&sink, TD_OUT_NBBO);
     assert_int_equal(n->u.nbbo.state, TD_NBBO_CROSSED);
