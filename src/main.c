@@ -62,9 +62,10 @@ static void status_line(const td_engine_t *e, const td_config_t *cfg, uint64_t *
 
     uint32_t sym = cfg->status_symbol[0] ? td_sym_lookup(cfg->status_symbol, strlen(cfg->status_symbol)) : 0;
     if (!sym && td_sym_count() > 0) sym = 1;
-    char nbbo[256] = "no quotes yet";
+    char nbbo[256];
+    snprintf(nbbo, sizeof nbbo, "%s: no quotes yet", sym ? td_sym_name(sym) : "no symbols");
     td_sym_snap_t snap;
-    if (sym && td_engine_snapshot(e, sym, &snap)) {
+    if (sym && td_engine_snapshot(e, sym, &snap) && (snap.nbbo.bid_px || snap.nbbo.ask_px)) {
         char b[TD_DEC_BUFSZ], a[TD_DEC_BUFSZ], bq[TD_DEC_BUFSZ], aq[TD_DEC_BUFSZ], l[TD_DEC_BUFSZ];
         td_dec_fmt(snap.nbbo.bid_px, b);
         td_dec_fmt(snap.nbbo.ask_px, a);
