@@ -572,6 +572,17 @@ static void test_restore(void **state)
     assert_int_equal(rs.v[TD_IV_1M][0].c.time, 120);
     td_candles_advance(&b, 2000 * NS, rec_emit, &rs);
     assert_int_equal(rs.n[TD_IV_1M], 1);
+    /* A stored watermark older than a stored open candle is raised to it: a trade cannot land in an
+     * earlier window than one already open. */
+    td_candles_restore(&b, one, 1u << TD_IV_1M, 0);
+    assert_int_equal(b.watermark_ns, 120 * NS);
+    assert_true(td_candles_trade(&b, 30 * NS, 3, 1, rec_emit, &rs));
+    assert_true(td_candles_current(&b, TD_IV_1M, &k));
+    assert_int_equal(k.time, 120);
+    assert_int_equal(k.trade_count, 3);
+    assert_true(td_candles_current(&b, TD_IV_1S, &k));
+    assert_int_equal(k.time, 120);
+    assert_int_equal(rs.n[TD_IV_1M], 1);
     rec_free(&rs);
     rec_free(&rw);
     td_free(ops);
