@@ -498,15 +498,17 @@ static void test_random_vs_reference(void **state)
         /* Closing everything afterwards emits the open candles as they were, once. */
         td_candle_t open[TD_IV_COUNT];
         size_t before[TD_IV_COUNT];
+        bool had[TD_IV_COUNT];
         for (int iv = 0; iv < TD_IV_COUNT; iv++) {
-            assert_true(td_candles_current(&c, (td_interval_t)iv, &open[iv]));
+            had[iv] = td_candles_current(&c, (td_interval_t)iv, &open[iv]); /* a final advance may close some */
             before[iv] = r.n[iv];
         }
         td_candles_advance(&c, c.watermark_ns + 8 * DAY * NS, rec_emit, &r);
         td_candles_advance(&c, c.watermark_ns + 16 * DAY * NS, rec_emit, &r);
         for (int iv = 0; iv < TD_IV_COUNT; iv++) {
-            assert_int_equal(r.n[iv], before[iv] + 1);
-            assert_true(candle_eq(&r.v[iv][before[iv]].c, &open[iv]));
+            TD_CHECK(r.n[iv] == before[iv] + had[iv], "iv %s: %zu closed at the end", td_interval_name((td_interval_t)iv),
+                     r.n[iv] - before[iv]);
+            if (had[iv]) assert_true(candle_eq(&r.v[iv][before[iv]].c, &open[iv]));
         }
         rec_free(&r);
         td_free(ops);
