@@ -4,7 +4,10 @@
  * 1. td_candles_trade: trades/s with all 8 intervals maintained, for three timestamp densities (a burst
  *    of many trades per second, ~1 trade/s, sparse trades that close candles on most calls). Inputs are
  *    generated up front (fixed seed) so the loop measures the builder, not the generator.
- * 2. td_nbbo_set_top + td_nbbo_update: updates/s with 2, 4 and 8 venues quoting around one price.
+ * 2. td_nbbo_set_top + td_nbbo_update: updates/s with 2, 4 and 8 venues quoting around one price
+ *    (uniformly random quotes: the best venue changes often, the unfavourable case for the scan).
+ * 3. indicators: closes/s through SMA(20), EMA(12), ZLMA(20), RSI(14), MACD(12,26,9) and Bollinger(20,2),
+ *    push plus one peek each (a candle closing and the next one's first live reading).
  *
  * Each figure is the best of REPS short runs: the cores are shared, and the best run is the one least
  * disturbed by other processes (the median is printed too, to show the noise).
@@ -18,6 +21,7 @@
 #include <time.h>
 
 #include "bar/candle.h"
+#include "bar/indicators.h"
 #include "book/nbbo.h"
 #include "core/common.h"
 #include "core/rng.h"
@@ -118,6 +122,58 @@ static void bench_nbbo(int nvenues, uint64_t nupdates)
     td_free(in);
 }
 
+static void bench_indicators(uint64_t ncloses)
+{
+    int64_t *in = td_malloc(NINPUT * sizeof *in);
+    td_rng_t rng;
+    td_rng_seed(&rng, 9);
+    int64_t px = 100 * 100000000LL;
+    for (uint32_t i = 0; i < NINPUT; i++) in[i] = px += ((int64_t)td_rng_below(&rng, 201) - 100) * 100000;
+    double el[REPS];
+    volatile double sink = 0; /* keeps the values alive so the calls are not optimized away */
+    for (int rep = 0; rep < REPS; rep++) {
+        td_sma_t sma;
+        td_ema_t ema;
+        td_zlma_t zl;
+        td_rsi_t rsi;
+        td_macd_t macd;
+        td_bollinger_t bb;
+        td_sma_init(&sma, 20);
+        td_ema_init(&ema, 12);
+        td_zlma_init(&zl, 20);
+        td_rsi_init(&rsi, 14);
+        td_macd_init(&macd, 12, 26, 9);
+        td_bollinger_init(&bb, 20, 2.0);
+        double v = 0;
+        td_macd_value_t mv = { 0 };
+        td_bollinger_value_t bv = { 0 };
+        double t0 = now_s();
+        for (uint64_t i = 0; i < ncloses; i++) {
+            int64_t x = in[i & (NINPUT - 1)], live = x + 1000000;
+            td_sma_push(&sma, x, &v), sink += v;
+            td_sma_peek(&sma, live, &v), sink += v;
+            td_ema_push(&ema, x, &v), sink += v;
+            td_ema_peek(&ema, live, &v), sink += v;
+            td_zlma_push(&zl, x, &v), sink += v;
+            td_zlma_peek(&zl, live, &v), sink += v;
+            td_rsi_push(&rsi, x, &v), sink += v;
+            td_rsi_peek(&rsi, live, &v), sink += v;
+            td_macd_push(&macd, x, &mv), sink += mv.hist;
+            td_macd_peek(&macd, live, &mv), sink += mv.hist;
+            td_bollinger_push(&bb, x, &bv), sink += bv.upper;
+            td_bollinger_peek(&bb, live, &bv), sink += bv.upper;
+        }
+        el[rep] = now_s() - t0;
+        td_sma_destroy(&sma);
+        td_zlma_destroy(&zl);
+        td_bollinger_destroy(&bb);
+    }
+    qsort(el, REPS, sizeof el[0], cmp_double);
+    printf("indicators all 6, push + peek      %6.1f M closes/s  (best %.1f ns/close, median %.1f)\n",
+           (double)ncloses / el[0] / 1e6, el[0] * 1e9 / (double)ncloses, el[REPS / 2] * 1e9 / (double)ncloses);
+    td_free(in);
+}
+
 int main(void)
 {
     bench_candles("burst (mean 0.5 ms apart)", 1000000, 1000000);
@@ -127,5 +183,6 @@ int main(void)
     bench_nbbo(2, 1000000);
     bench_nbbo(4, 1000000);
     bench_nbbo(8, 1000000);
+    bench_indicators(1000000);
     return 0;
 }

@@ -151,5 +151,10 @@ void td_candles_restore(td_candles_t *c, const td_candle_t *open_candles, uint8_
         /* Re-align defensively: a stored start that is not a window start would break the nesting. */
         c->cur[iv].time = td_interval_start((td_interval_t)iv, open_candles[iv].time);
         c->open_mask |= (uint8_t)(1u << iv);
+        /* The clock is never before a trade it has seen: a candle cannot have opened after the watermark.
+         * Raising it keeps new trades from landing in a window earlier than an open one. */
+        int64_t t = c->cur[iv].time;
+        int64_t t_ns = t > INT64_MAX / NS_PER_S ? INT64_MAX : t < INT64_MIN / NS_PER_S ? INT64_MIN : t * NS_PER_S;
+        if (t_ns > c->watermark_ns) c->watermark_ns = t_ns;
     }
 }
