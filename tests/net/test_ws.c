@@ -106,7 +106,7 @@ static void test_utf8_cases(void **state)
     static const char *invalid[] = { "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf", "\xed\xa0\x80",
                                      "\xed\xbf\xbf", "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80",
                                      "\xf5\x80\x80\x80", "\xff", "\xfe", "\x80", "\xbf", "\xc3", "\xe2\x82", "\xc3\x28",
-                                     "abc\xf0\x9d\x84", "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited" };
+                                     "abc\xf0\x9d\x84", ("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited") };
     for (size_t i = 0; i < TD_ARRAY_LEN(valid); i++) {
         if (!td_utf8_valid(valid[i], strlen(valid[i]))) fail_msg("valid case %zu rejected", i);
         if (!ref_utf8((const uint8_t *)valid[i], strlen(valid[i]))) fail_msg("reference rejects valid %zu", i);
