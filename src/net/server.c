@@ -263,7 +263,10 @@ static void flush_conn(td_conn_t *c)
             want += e->len;
             n++;
         }
-        ssize_t w = writev(c->fd, iov, n);
+        /* sendmsg, not writev: MSG_NOSIGNAL turns a peer's reset into EPIPE instead of a process-killing
+         * SIGPIPE, without touching the process's signal dispositions. */
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         STAT_ADD(io, writes, 1);
         if (w < 0) {
             if (errno == EINTR) continue;
