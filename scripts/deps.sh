@@ -8,6 +8,7 @@ PKGS=(
   libzstd-dev                                                 # block compression in the store
   libcmocka-dev                                               # unit tests
   libssl-dev                                                  # libcrypto: SHA-1/base64 (WebSocket handshake)
+  python3-websockets                                          # a real WebSocket client in tests/net
   python3                                                     # end-to-end test drivers
 )
 

@@ -62,7 +62,7 @@ struct td_conn {
     td_conn_t *prev, *next; /* io->conns list */
     conn_state_t state;
     bool close_after_flush, in_dirty, want_write, dead, ws_open_notified, keep_alive, responded, in_cap_cb;
-    bool ping_sent, read_paused;
+    bool ping_sent, read_paused, sent_continue;
 
     char *rbuf; /* incomplete input carried between reads */
     size_t rlen, rcap, prev_len;
@@ -393,21 +393,39 @@ static void ws_fail(td_conn_t *c, uint16_t code, const char *why)
 
 /* ---- HTTP ---- */
 
-int td_conn_http_respond(td_conn_t *c, int status, const char *content_type, const void *body, size_t len,
-                         const char *extra_headers)
+/* Queues head (+ body copy or a body reference). The cap applies only behind earlier queued output: one
+ * response of any size is fine (the handler bounds it), an unread pipeline of them is not. */
+static int http_respond(td_conn_t *c, int status, const char *content_type, const void *body, td_nbuf_t *body_buf,
+                        size_t off, size_t len, const char *extra_headers)
 {
     if (!can_send(c) || c->state != ST_HTTP) return TD_EIO;
     if (c->responded) return TD_EINVAL; /* one answer per request, in order */
     char head[2048];
     int hn = td_http_response_head(head, sizeof head, status, content_type, len, c->keep_alive, extra_headers);
     if (hn < 0) return hn;
-    int rc = check_cap(c, (size_t)hn + len);
-    if (rc) return rc;
+    if (c->out_bytes) {
+        int rc = check_cap(c, (size_t)hn + len);
+        if (rc) return rc;
+    }
     queue_copy(c, head, (size_t)hn);
-    queue_copy(c, body, len);
+    if (body_buf && len) queue_push(c, td_nbuf_ref(body_buf), (uint32_t)off, (uint32_t)len);
+    else queue_copy(c, body, len);
     c->responded = true;
     if (!c->keep_alive) close_after_flush(c);
     return 0;
+}
+
+int td_conn_http_respond(td_conn_t *c, int status, const char *content_type, const void *body, size_t len,
+                         const char *extra_headers)
+{
+    return http_respond(c, status, content_type, body, NULL, 0, len, extra_headers);
+}
+
+int td_conn_http_respond_buf(td_conn_t *c, int status, const char *content_type, td_nbuf_t *body, size_t off,
+                             size_t len, const char *extra_headers)
+{
+    if (off + len > body->len) return TD_EINVAL;
+    return http_respond(c, status, content_type, NULL, body, off, len, extra_headers);
 }
 
 int td_conn_http_error(td_conn_t *c, int status, const char *code, const char *message, const char *extra_headers)
@@ -522,10 +540,17 @@ static size_t process_input(td_conn_t *c, char *buf, size_t len)
             if (rc == TD_EAGAIN) {
                 c->prev_len = io->req.head_len ? 0 : len - off;
                 if (!c->req_start_ns) c->req_start_ns = td_loop_now_ns(io->loop);
+                /* curl waits a second for this before sending a body over 1 KiB */
+                if (io->req.head_len && !c->sent_continue &&
+                    td_http_header_has_token(&io->req, "expect", "100-continue")) {
+                    queue_copy(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+                    c->sent_continue = true;
+                }
                 break;
             }
             c->prev_len = 0;
             c->req_start_ns = 0;
+            c->sent_continue = false;
             if (rc < 0) {
                 c->keep_alive = false;
                 c->responded = false;
@@ -836,25 +861,36 @@ td_server_t *td_server_create(const td_server_config_t *cfg)
 
 static int listen_socket(const td_server_t *s, uint16_t port, uint16_t *bound)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-    if (inet_pton(AF_INET, s->cfg.host, &sa.sin_addr) != 1) {
-        td_log_error("net", "bad listen address %s (IPv4 only for now)", s->cfg.host);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *sa4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)&ss;
+    socklen_t sl;
+    if (inet_pton(AF_INET, s->cfg.host, &sa4->sin_addr) == 1) {
+        sa4->sin_family = AF_INET;
+        sa4->sin_port = htons(port);
+        sl = sizeof *sa4;
+    } else if (inet_pton(AF_INET6, s->cfg.host, &sa6->sin6_addr) == 1) {
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons(port);
+        sl = sizeof *sa6;
+    } else {
+        td_log_error("net", "bad listen address %s (an IPv4 or IPv6 literal)", s->cfg.host);
         return TD_EINVAL;
     }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, s->cfg.backlog) != 0) {
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, s->cfg.backlog) != 0) {
         int e = -errno;
         td_log_error("net", "listen on %s:%u: %s", s->cfg.host, port, strerror(errno));
         close(fd);
         return e;
     }
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    *bound = ntohs(sa.sin_port);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound = ntohs(ss.ss_family == AF_INET ? sa4->sin_port : sa6->sin6_port);
     return fd;
 }
 

@@ -64,13 +64,13 @@ typedef struct td_server_handlers {
 } td_server_handlers_t;
 
 typedef struct td_server_config {
-    const char *host;            /* default "127.0.0.1" */
+    const char *host;            /* an IPv4 or IPv6 literal; default "127.0.0.1" */
     uint16_t port;               /* 0: a free port; read it back with td_server_port() */
     int threads;                 /* I/O threads, default 1 */
     int backlog;                 /* default 1024 */
     td_http_limits_t http;       /* zeros: td_http_default_limits */
     size_t ws_max_message;       /* default 64 KiB -> close 1009 */
-    size_t out_cap;              /* per-connection queued output, default 4 MiB */
+    size_t out_cap;              /* per-connection queued output, default 4 MiB (one HTTP response may pass it) */
     int write_batch;             /* buffers per writev, default 1024 (IOV_MAX); 1 = one write per buffer */
     int64_t idle_timeout_ms;     /* HTTP keep-alive idle, default 60000 */
     int64_t request_timeout_ms;  /* a started request must be complete within this, default 10000 (408) */
@@ -119,6 +119,9 @@ void td_conn_ws_close(td_conn_t *c, uint16_t code, const char *reason);
 /* Answers the current request. content_type NULL: none; extra_headers: "Name: value\r\n" lines or NULL. */
 int td_conn_http_respond(td_conn_t *c, int status, const char *content_type, const void *body, size_t len,
                          const char *extra_headers);
+/* Same, with the body as a reference to a shared buffer (a cached response sent to many clients). */
+int td_conn_http_respond_buf(td_conn_t *c, int status, const char *content_type, td_nbuf_t *body, size_t off,
+                             size_t len, const char *extra_headers);
 /* API.md JSON error; code NULL: td_http_error_code(status). */
 int td_conn_http_error(td_conn_t *c, int status, const char *code, const char *message, const char *extra_headers);
 

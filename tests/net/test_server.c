@@ -38,6 +38,10 @@ static void on_http(td_conn_t *c, const td_http_req_t *req, void *user)
         char hdr[128];
         snprintf(hdr, sizeof hdr, "X-Tag: %s\r\n", q);
         td_conn_http_respond(c, 200, "text/plain", req->body.p, req->body.n, hdr);
+    } else if (td_slice_eq(req->path, "/cached")) {
+        static td_nbuf_t *cached; /* one body shared by every response (immutable candles, say) */
+        if (!cached) cached = td_nbuf_from("[1,2,3]", 7);
+        td_conn_http_respond_buf(c, 200, "application/json", cached, 0, cached->len, "ETag: \"v1\"\r\n");
     } else if (td_slice_eq(req->path, "/silent")) {
         /* no answer: the server must send 500 */
     } else {
@@ -321,6 +325,20 @@ static void test_keepalive_and_pipelining(void **state)
     assert_non_null(strstr(r.head, "Allow: GET\r\n"));
     assert_string_equal(r.body, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"use GET\"}}");
     want_response(c, 500, NULL);
+
+    /* a shared body, and Expect: 100-continue (the body is sent only after the interim answer) */
+    cl_sends(c, "GET /cached HTTP/1.1\r\n\r\n");
+    cl_response(c, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "[1,2,3]");
+    assert_non_null(strstr(r.head, "ETag: \"v1\"\r\n"));
+    cl_sends(c, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    while (c->len < 25)
+        if (cl_fill(c) <= 0) fail_msg("no 100 Continue");
+    assert_memory_equal(c->buf, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    cl_consume(c, 25);
+    cl_sends(c, "body");
+    want_response(c, 200, "body");
 
     /* a request split into one-byte writes */
     const char *slow = "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
