@@ -227,7 +227,7 @@ int td_http_parse_request(const char *buf, size_t len, size_t prev_len, const td
 
     /* Find the blank line ending the head: a '\n' followed by "\n" or "\r\n". */
     size_t from = (size_t)(nl - buf);
-    if (prev_len > 3 && prev_len - 3 > from) from = prev_len - 3;
+    if (prev_len > 3 && prev_len - 3 > from && prev_len <= len) from = prev_len - 3;
     const char *end = NULL;
     for (const char *q = buf + from; q < buf + len;) {
         const char *e = memchr(q, '\n', (size_t)(buf + len - q));

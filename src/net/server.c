@@ -299,6 +299,11 @@ static void flush_conn(td_conn_t *c)
         }
     }
     c->qhead = 0;
+    if (c->qcap > 256) { /* a burst grew the ring: give it back rather than hold it for the conn's life */
+        td_free(c->q);
+        c->q = NULL;
+        c->qcap = 0;
+    }
     set_write_interest(c, false);
     if (c->close_after_flush && c->state != ST_LINGER) begin_linger(c);
 }

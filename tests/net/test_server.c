@@ -71,6 +71,15 @@ static void on_msg(td_conn_t *c, int opcode, const char *data, size_t len, void 
             if (td_conn_ws_send(c, TD_WS_OP_BINARY, chunk, sizeof chunk) != 0) break;
         return;
     }
+    if (len == 4 && memcmp(data, "bulk", 4) == 0) { /* 8 MB in one turn: more than the socket buffers hold */
+        char chunk[1000];
+        memset(chunk, 'b', sizeof chunk);
+        for (uint32_t i = 0; i < 8192; i++) {
+            memcpy(chunk, &i, 4);
+            if (td_conn_ws_send(c, TD_WS_OP_BINARY, chunk, sizeof chunk) != 0) break;
+        }
+        return;
+    }
     td_conn_ws_send(c, opcode, data, len);
 }
 
@@ -357,6 +366,41 @@ static void test_keepalive_and_pipelining(void **state)
     want_response(c, 200, NULL);
     assert_true(cl_eof(c)); /* the second request is never answered */
     cl_close(c);
+
+    /* a client that half-closes after its request still gets the answer */
+    c = cl_connect(s);
+    cl_sends(c, "GET /healthz HTTP/1.1\r\n\r\n");
+    shutdown(c->fd, SHUT_WR);
+    want_response(c, 200, "{\"status\":\"ok\"}");
+    assert_true(cl_eof(c));
+    cl_close(c);
+    td_server_destroy(s);
+}
+
+static void big_cap(td_server_config_t *cfg) { cfg->out_cap = 16u << 20; }
+
+static void test_partial_writes(void **state)
+{
+    (void)state;
+    td_server_t *s = start_server(1, big_cap);
+    client_t *c = ws_connect(s, NULL);
+    ws_send(c, true, TD_WS_OP_TEXT, "bulk", 4, true);
+    usleep(100 * 1000); /* let the socket buffers fill so the server sees partial writes and EPOLLOUT */
+    for (uint32_t i = 0; i < 8192; i++) {
+        if (!ws_recv(c, &frame)) fail_msg("frame %u missing", i);
+        assert_int_equal(frame.op, TD_WS_OP_BINARY);
+        assert_int_equal(frame.len, 1000);
+        uint32_t got;
+        memcpy(&got, frame.data, 4);
+        if (got != i) fail_msg("frame %u carries index %u", i, got);
+    }
+    td_server_stats_t st;
+    td_server_stats(s, &st);
+    assert_true(st.writes < 8192 / 4); /* frames were joined into few writes */
+    ws_send(c, true, TD_WS_OP_TEXT, "ok", 2, true);
+    assert_true(ws_recv(c, &frame));
+    assert_memory_equal(frame.data, "ok", 2);
+    cl_close(c);
     td_server_destroy(s);
 }
 
@@ -597,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_websocket_session),
         cmocka_unit_test(test_websocket_bad_frames),
+        cmocka_unit_test(test_partial_writes),
         cmocka_unit_test(test_broadcast_shared_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
