@@ -70,7 +70,8 @@ void td_loop_set_wake_cb(td_loop_t *loop, td_post_cb cb, void *arg);
 void td_loop_wake(td_loop_t *loop); /* any thread; async-signal-safe */
 
 /* Runs fn(loop, arg) on the loop thread at the next turn. Any thread. Control-plane use (stop, config),
- * not the data path (that is a ring plus td_loop_wake). Bounded: TD_ENOBUFS past 4096 pending posts. */
+ * not the data path (that is a ring plus td_loop_wake). Bounded: TD_ENOBUFS past 4096 pending posts.
+ * Posts still pending when the loop is destroyed are dropped without running (arg is not freed). */
 int td_loop_post(td_loop_t *loop, td_post_cb fn, void *arg);
 
 int td_loop_run(td_loop_t *loop);    /* until td_loop_stop(); 0 or a negative error from epoll_wait */

@@ -62,7 +62,10 @@ struct td_conn {
     td_conn_t *prev, *next; /* io->conns list */
     conn_state_t state;
     bool close_after_flush, in_dirty, want_write, dead, ws_open_notified, keep_alive, responded, in_cap_cb;
-    bool ping_sent, read_paused, sent_continue;
+    bool ping_sent, read_paused, sent_continue, is_head;
+    bool deferred;          /* the current request is answered later (td_conn_http_defer) */
+    uint32_t defer_seq;     /* which deferral a late answer belongs to */
+    int64_t defer_since_ns;
 
     char *rbuf; /* incomplete input carried between reads */
     size_t rlen, rcap, prev_len;
@@ -87,6 +90,8 @@ struct io {
     size_t nconns;
     td_conn_t **dirty;
     size_t ndirty, dirty_cap;
+    td_conn_t **deferred; /* conns waiting for td_server_http_respond_later(); few, so a plain array */
+    size_t ndeferred, deferred_cap;
     td_conn_t *graveyard;
     char *scratch;
     td_http_req_t req;
@@ -106,6 +111,7 @@ struct td_server {
     size_t rbuf_max;
     _Atomic uint64_t next_id;
     bool started, stopped;
+    _Atomic bool stopping; /* read by other threads: late answers are refused once shutdown begins */
 };
 
 #define STAT_ADD(io, field, n) atomic_fetch_add_explicit(&(io)->st.field, (n), memory_order_relaxed)
@@ -114,6 +120,8 @@ static void conn_event(td_loop_t *loop, int fd, unsigned events, void *arg);
 static void conn_abort(td_conn_t *c);
 static void begin_linger(td_conn_t *c);
 static void flush_conn(td_conn_t *c);
+static size_t process_input(td_conn_t *c, char *buf, size_t len);
+static void keep_tail(td_conn_t *c, char *buf, size_t total, size_t used);
 
 /* ---- output queue ---- */
 
@@ -239,12 +247,19 @@ int td_conn_ws_send(td_conn_t *c, int opcode, const void *data, size_t len)
 
 /* ---- flushing: one writev per connection per turn ---- */
 
+/* Reading stops while the peer half-closed with answers pending, or while a request is deferred (its
+ * pipelined successors wait in rbuf, and the limits stay enforced by not reading more). */
+static void update_mask(td_conn_t *c)
+{
+    unsigned mask = (c->read_paused || c->deferred ? 0 : TD_EV_READ) | (c->want_write ? TD_EV_WRITE : 0);
+    td_loop_mod(c->io->loop, c->fd, mask);
+}
+
 static void set_write_interest(td_conn_t *c, bool on)
 {
     if (c->want_write == on) return;
     c->want_write = on;
-    unsigned mask = (c->read_paused ? 0 : TD_EV_READ) | (on ? TD_EV_WRITE : 0);
-    td_loop_mod(c->io->loop, c->fd, mask);
+    update_mask(c);
 }
 
 static void flush_conn(td_conn_t *c)
@@ -318,11 +333,23 @@ static void notify_ws_close(td_conn_t *c, uint16_t code)
     if (s->cfg.handlers.on_ws_close) s->cfg.handlers.on_ws_close(c, code, s->cfg.user);
 }
 
+static void undefer(td_conn_t *c)
+{
+    io_t *io = c->io;
+    c->deferred = false;
+    for (size_t i = 0; i < io->ndeferred; i++)
+        if (io->deferred[i] == c) {
+            io->deferred[i] = io->deferred[--io->ndeferred];
+            break;
+        }
+}
+
 static void conn_abort(td_conn_t *c)
 {
     if (c->dead) return;
     io_t *io = c->io;
     notify_ws_close(c, TD_WS_CLOSE_ABNORMAL);
+    if (c->deferred) undefer(c);
     c->dead = true;
     td_loop_del(io->loop, c->fd);
     close(c->fd);
@@ -354,10 +381,9 @@ static void begin_linger(td_conn_t *c)
         conn_abort(c);
         return;
     }
-    if (c->read_paused) {
-        c->read_paused = false;
-        td_loop_mod(c->io->loop, c->fd, TD_EV_READ);
-    }
+    if (c->deferred) undefer(c); /* its answer can no longer be sent */
+    c->read_paused = false;
+    update_mask(c); /* read (and drop) until EOF */
 }
 
 static void close_after_flush(td_conn_t *c)
@@ -413,6 +439,7 @@ static int http_respond(td_conn_t *c, int status, const char *content_type, cons
         if (rc) return rc;
     }
     queue_copy(c, head, (size_t)hn);
+    if (c->is_head) len = 0; /* same head, Content-Length included; no body (RFC 9110 9.3.2) */
     if (body_buf && len) queue_push(c, td_nbuf_ref(body_buf), (uint32_t)off, (uint32_t)len);
     else queue_copy(c, body, len);
     c->responded = true;
@@ -440,6 +467,82 @@ int td_conn_http_error(td_conn_t *c, int status, const char *code, const char *m
     if (n < 0) n = td_http_error_body(body, sizeof body, td_http_error_code(status), "error");
     if (status >= 400 && status < 500) STAT_ADD(c->io, http_errors, 1);
     return td_conn_http_respond(c, status, "application/json", body, (size_t)n, extra_headers);
+}
+
+/* ---- deferred answers ---- */
+
+td_conn_handle_t td_conn_http_defer(td_conn_t *c)
+{
+    td_conn_handle_t h = { .id = c->id, .seq = 0, .thread = c->io->idx };
+    if (!can_send(c) || c->state != ST_HTTP || c->responded || c->deferred) return h; /* seq 0 never matches */
+    io_t *io = c->io;
+    if (io->ndeferred == io->deferred_cap) {
+        io->deferred_cap = io->deferred_cap ? io->deferred_cap * 2 : 16;
+        io->deferred = td_realloc(io->deferred, io->deferred_cap * sizeof *io->deferred);
+    }
+    io->deferred[io->ndeferred++] = c;
+    c->deferred = true;
+    c->defer_seq = c->defer_seq + 1 ? c->defer_seq + 1 : 1;
+    c->defer_since_ns = td_loop_now_ns(io->loop);
+    h.seq = c->defer_seq;
+    return h;
+}
+
+typedef struct late_answer {
+    io_t *io;
+    td_conn_handle_t h;
+    int status;
+    char *content_type, *extra_headers;
+    td_nbuf_t *body;
+} late_answer_t;
+
+/* After a deferred request is answered: parse what was pipelined behind it, then read again. */
+static void resume(td_conn_t *c)
+{
+    if (c->rlen && !c->dead) keep_tail(c, c->rbuf, c->rlen, process_input(c, c->rbuf, c->rlen));
+    if (!c->dead) update_mask(c);
+}
+
+static void deliver_late(td_loop_t *loop, void *arg)
+{
+    late_answer_t *a = arg;
+    io_t *io = a->io;
+    td_conn_t *c = NULL;
+    for (size_t i = 0; i < io->ndeferred; i++)
+        if (io->deferred[i]->id == a->h.id && io->deferred[i]->defer_seq == a->h.seq) c = io->deferred[i];
+    if (c) { /* else the client left or the request timed out: the answer has nobody to go to */
+        undefer(c);
+        c->responded = false;
+        if (a->body) http_respond(c, a->status, a->content_type, NULL, a->body, 0, a->body->len, a->extra_headers);
+        else http_respond(c, a->status, a->content_type, "", NULL, 0, 0, a->extra_headers);
+        resume(c);
+    }
+    td_nbuf_unref(a->body);
+    td_free(a->content_type);
+    td_free(a->extra_headers);
+    td_free(a);
+}
+
+int td_server_http_respond_later(td_server_t *s, td_conn_handle_t h, int status, const char *content_type,
+                                 td_nbuf_t *body, const char *extra_headers)
+{
+    if (h.thread < 0 || h.thread >= s->nthreads || h.seq == 0) return TD_EINVAL;
+    if (atomic_load(&s->stopping)) return TD_EIO; /* a post to a stopped loop would never run */
+    late_answer_t *a = td_calloc(1, sizeof *a);
+    a->io = &s->io[h.thread];
+    a->h = h;
+    a->status = status;
+    a->content_type = content_type ? td_strdup(content_type) : NULL;
+    a->extra_headers = extra_headers ? td_strdup(extra_headers) : NULL;
+    a->body = body ? td_nbuf_ref(body) : NULL;
+    int rc = td_loop_post(a->io->loop, deliver_late, a);
+    if (rc != 0) {
+        td_nbuf_unref(a->body);
+        td_free(a->content_type);
+        td_free(a->extra_headers);
+        td_free(a);
+    }
+    return rc;
 }
 
 static void handle_upgrade(td_conn_t *c, const td_http_req_t *req)
@@ -482,12 +585,17 @@ static void handle_request(td_conn_t *c, const td_http_req_t *req)
     STAT_ADD(c->io, http_requests, 1);
     c->responded = false;
     c->keep_alive = req->keep_alive && !c->io->draining;
+    c->is_head = td_slice_eq(req->method, "HEAD");
     if (td_ws_is_upgrade(req)) {
         handle_upgrade(c, req);
         return;
     }
     if (s->cfg.handlers.on_http_request) s->cfg.handlers.on_http_request(c, req, s->cfg.user);
     else td_conn_http_error(c, 404, NULL, "no such route", NULL);
+    if (c->deferred) {
+        update_mask(c);
+        return;
+    }
     if (!c->responded && can_send(c)) {
         td_log_error("net", "handler did not answer %.*s %.*s", (int)req->method.n, req->method.p,
                      (int)req->path.n, req->path.p);
@@ -539,7 +647,7 @@ static size_t process_input(td_conn_t *c, char *buf, size_t len)
     io_t *io = c->io;
     td_server_t *s = io->srv;
     size_t off = 0;
-    while (off < len && !c->dead && !c->close_after_flush) {
+    while (off < len && !c->dead && !c->close_after_flush && !c->deferred) {
         if (c->state == ST_HTTP) {
             int rc = td_http_parse_request(buf + off, len - off, off == 0 ? c->prev_len : 0, &s->cfg.http, &io->req);
             if (rc == TD_EAGAIN) {
@@ -620,7 +728,7 @@ static void conn_read(td_conn_t *c)
         /* EOF. A client that half-closes after its requests still gets the answers already queued. */
         if (c->qlen && c->state == ST_HTTP) {
             c->read_paused = true;
-            td_loop_mod(io->loop, c->fd, c->want_write ? TD_EV_WRITE : 0);
+            update_mask(c);
             c->keep_alive = false;
             close_after_flush(c);
         } else {
@@ -631,7 +739,13 @@ static void conn_read(td_conn_t *c)
     c->last_rx_ns = td_loop_now_ns(io->loop);
     c->ping_sent = false;
     size_t total = (buf == c->rbuf ? c->rlen : 0) + (size_t)r;
-    size_t used = process_input(c, buf, total);
+    keep_tail(c, buf, total, process_input(c, buf, total));
+}
+
+/* Keeps the unparsed tail of buf (the thread's scratch or c->rbuf) in c->rbuf for the next read. */
+static void keep_tail(td_conn_t *c, char *buf, size_t total, size_t used)
+{
+    io_t *io = c->io;
     if (c->dead) return;
     size_t left = total - used;
     if (c->close_after_flush || c->state == ST_LINGER) left = 0; /* the rest will never be parsed */
@@ -750,7 +864,15 @@ static void sweep(td_loop_t *loop, void *arg)
                 conn_abort(c);
             }
         } else if (c->state == ST_HTTP) {
-            if (c->req_start_ns && now - c->req_start_ns > req_ns) {
+            if (c->deferred && now - c->defer_since_ns > req_ns) {
+                STAT_ADD(io, timeouts, 1);
+                undefer(c); /* a late answer for this deferral is now dropped (defer_seq) */
+                c->responded = false;
+                td_conn_http_error(c, 503, NULL, "the answer took too long", "Retry-After: 1\r\n");
+                resume(c);
+            } else if (c->deferred) {
+                /* waiting for the application, not for the client */
+            } else if (c->req_start_ns && now - c->req_start_ns > req_ns) {
                 STAT_ADD(io, timeouts, 1);
                 c->keep_alive = false;
                 c->responded = false;
@@ -794,6 +916,7 @@ static void drain_start(td_loop_t *loop, void *arg)
     for (td_conn_t *c = io->conns; c; c = next) {
         next = c->next;
         if (c->state == ST_WS) td_conn_ws_close(c, TD_WS_CLOSE_GOING_AWAY, "server shutting down");
+        else if (c->state == ST_HTTP && c->deferred) c->keep_alive = false; /* close after its answer */
         else if (c->state == ST_HTTP && !c->req_start_ns) close_after_flush(c);
     }
     td_timer_start(loop, &io->drain_timer, io->srv->cfg.close_timeout_ms * TD_NS_PER_MS);
@@ -954,6 +1077,7 @@ void td_server_stop(td_server_t *s)
 {
     if (!s->started || s->stopped) return;
     s->stopped = true;
+    atomic_store(&s->stopping, true);
     for (int i = 0; i < s->nthreads; i++) {
         if (!s->io[i].thread_started) continue;
         if (td_loop_post(s->io[i].loop, drain_start, &s->io[i]) != 0) td_loop_stop(s->io[i].loop);
@@ -978,6 +1102,7 @@ void td_server_destroy(td_server_t *s)
         if (io->listen_fd >= 0) close(io->listen_fd);
         td_loop_destroy(io->loop);
         td_free(io->dirty);
+        td_free(io->deferred);
         td_free(io->scratch);
     }
     td_free(s->io);

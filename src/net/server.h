@@ -39,8 +39,9 @@ typedef struct td_server td_server_t;
 typedef struct td_conn td_conn_t;
 
 typedef struct td_server_handlers {
-    /* A plain HTTP request. Answer with td_conn_http_respond()/td_conn_http_error() before returning
-     * (responses must stay in request order for pipelining); no answer becomes a 500. NULL: 404 for all. */
+    /* A plain HTTP request. Answer with td_conn_http_respond()/td_conn_http_error() before returning, or
+     * take a handle with td_conn_http_defer() and answer later; returning with neither becomes a 500.
+     * Answers stay in request order (pipelining). HEAD: answer as for GET, the body is left out. NULL: 404. */
     void (*on_http_request)(td_conn_t *c, const td_http_req_t *req, void *user);
     /* A valid WebSocket upgrade request: return 0 to accept (optionally setting *subprotocol to a string
      * that outlives the call, e.g. a literal), or an HTTP status (401, 403, 404...) to refuse with a JSON
@@ -124,6 +125,20 @@ int td_conn_http_respond_buf(td_conn_t *c, int status, const char *content_type,
                              size_t len, const char *extra_headers);
 /* API.md JSON error; code NULL: td_http_error_code(status). */
 int td_conn_http_error(td_conn_t *c, int status, const char *code, const char *message, const char *extra_headers);
+
+/* Deferred answers (a store query that must not block the I/O thread). Inside on_http_request, take a
+ * handle and return without answering; reading from this connection pauses (pipelined requests wait).
+ * Later, from any thread, td_server_http_respond_later() answers it (body may be NULL; it is referenced,
+ * strings are copied) and the connection resumes. An answer for a connection that closed, or for a
+ * request that already got 503 after request_timeout_ms, is dropped. 0, TD_EINVAL or TD_ENOBUFS. */
+typedef struct td_conn_handle {
+    uint64_t id;
+    uint32_t seq;
+    int thread;
+} td_conn_handle_t;
+td_conn_handle_t td_conn_http_defer(td_conn_t *c);
+int td_server_http_respond_later(td_server_t *s, td_conn_handle_t h, int status, const char *content_type,
+                                 td_nbuf_t *body, const char *extra_headers);
 
 /* Graceful close: a WebSocket gets close 1000; HTTP finishes its queued output first. */
 void td_conn_close(td_conn_t *c);

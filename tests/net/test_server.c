@@ -22,12 +22,14 @@
 /* ---- the application under test ---- */
 
 static _Atomic int ws_opens, ws_closes;
+static td_conn_handle_t deferred_handle;
+static _Atomic bool deferred_ready;
 static _Atomic int last_close_code;
 
 static void on_http(td_conn_t *c, const td_http_req_t *req, void *user)
 {
     if (td_slice_eq(req->path, "/healthz")) {
-        if (!td_slice_eq(req->method, "GET")) {
+        if (!td_slice_eq(req->method, "GET") && !td_slice_eq(req->method, "HEAD")) {
             td_conn_http_error(c, 405, NULL, "use GET", "Allow: GET\r\n");
             return;
         }
@@ -42,6 +44,9 @@ static void on_http(td_conn_t *c, const td_http_req_t *req, void *user)
         static td_nbuf_t *cached; /* one body shared by every response (immutable candles, say) */
         if (!cached) cached = td_nbuf_from("[1,2,3]", 7);
         td_conn_http_respond_buf(c, 200, "application/json", cached, 0, cached->len, "ETag: \"v1\"\r\n");
+    } else if (td_slice_eq(req->path, "/later")) {
+        deferred_handle = td_conn_http_defer(c); /* the test thread answers it */
+        atomic_store(&deferred_ready, true);
     } else if (td_slice_eq(req->path, "/silent")) {
         /* no answer: the server must send 500 */
     } else {
@@ -87,6 +92,12 @@ static void on_close(td_conn_t *c, uint16_t code, void *user)
 {
     ws_closes++;
     last_close_code = code;
+}
+
+static void short_timeouts(td_server_config_t *cfg)
+{
+    cfg->request_timeout_ms = 200;
+    cfg->idle_timeout_ms = 300;
 }
 
 static td_server_t *start_server(int threads, void (*tweak)(td_server_config_t *))
@@ -404,6 +415,61 @@ static void test_partial_writes(void **state)
     td_server_destroy(s);
 }
 
+static void wait_deferred(void)
+{
+    for (int i = 0; i < 10000 && !atomic_load(&deferred_ready); i++) usleep(1000);
+    assert_true(atomic_load(&deferred_ready));
+    atomic_store(&deferred_ready, false);
+}
+
+static void test_deferred_and_head(void **state)
+{
+    (void)state;
+    td_server_t *s = start_server(2, short_timeouts);
+    /* a deferred answer keeps its place in the pipeline: /later is answered before /healthz */
+    client_t *c = cl_connect(s);
+    cl_sends(c, "GET /later HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n");
+    wait_deferred();
+    td_nbuf_t *body = td_nbuf_from("{\"late\":true}", 13);
+    assert_int_equal(td_server_http_respond_later(s, deferred_handle, 200, "application/json", body, "X-Late: 1\r\n"), 0);
+    td_nbuf_unref(body);
+    resp_t r;
+    cl_response(c, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"late\":true}");
+    assert_non_null(strstr(r.head, "X-Late: 1\r\n"));
+    want_response(c, 200, "{\"status\":\"ok\"}");
+
+    /* no answer within request_timeout_ms: 503, and the late answer is dropped */
+    cl_sends(c, "GET /later HTTP/1.1\r\n\r\n");
+    wait_deferred();
+    cl_response(c, &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.head, "Retry-After: 1\r\n"));
+    assert_int_equal(td_server_http_respond_later(s, deferred_handle, 200, NULL, NULL, NULL), 0);
+    cl_sends(c, "HEAD /healthz HTTP/1.1\r\n\r\n"); /* HEAD: the GET head, no body */
+    cl_sends(c, "GET /healthz HTTP/1.1\r\n\r\n");
+    char *end;
+    while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
+        if (cl_fill(c) <= 0) fail_msg("no HEAD response");
+    if (strncmp(c->buf, "HTTP/1.1 200 OK\r\n", 17) != 0) fail_msg("HEAD answer: %.*s", (int)c->len, c->buf);
+    assert_non_null(memmem(c->buf, (size_t)(end - c->buf), "Content-Length: 15\r\n", 20));
+    cl_consume(c, (size_t)(end - c->buf) + 4);
+    want_response(c, 200, "{\"status\":\"ok\"}"); /* so no body followed the HEAD answer */
+    cl_close(c);
+
+    /* the client leaves before the answer: it is dropped without harm */
+    c = cl_connect(s);
+    cl_sends(c, "GET /later HTTP/1.1\r\n\r\n");
+    wait_deferred();
+    cl_close(c);
+    usleep(50 * 1000);
+    body = td_nbuf_from("x", 1);
+    td_server_http_respond_later(s, deferred_handle, 200, NULL, body, NULL);
+    td_nbuf_unref(body);
+    td_server_destroy(s);
+}
+
 static void test_http_errors(void **state)
 {
     (void)state;
@@ -452,11 +518,6 @@ static void test_http_errors(void **state)
     td_server_destroy(s);
 }
 
-static void short_timeouts(td_server_config_t *cfg)
-{
-    cfg->request_timeout_ms = 200;
-    cfg->idle_timeout_ms = 300;
-}
 
 static void test_timeouts(void **state)
 {
@@ -637,6 +698,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keepalive_and_pipelining),
+        cmocka_unit_test(test_deferred_and_head),
         cmocka_unit_test(test_http_errors),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_websocket_session),
