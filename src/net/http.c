@@ -155,13 +155,25 @@ bool td_http_header_has_token(const td_http_req_t *req, const char *name, const 
     return false;
 }
 
+/* Case-insensitive compare of a slice with a lower-case literal of known length (the caller checked it). */
+static bool name_is(td_slice_t s, const char *lit)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if (lower(s.p[i]) != lit[i]) return false;
+    return true;
+}
+
+/* One pass over the headers for what decides the framing and the connection's fate. Names are checked by
+ * length first: most headers are dismissed by one comparison. */
 static int parse_framing(td_http_req_t *req)
 {
-    bool have_cl = false;
+    bool have_cl = false, close = false, ka = false, conn_upgrade = false, upgrade = false;
     uint64_t cl = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
         const td_http_header_t *h = &req->headers[i];
-        if (td_slice_ieq(h->name, "content-length")) {
+        switch (h->name.n) {
+        case 14:
+            if (!name_is(h->name, "content-length")) break;
             if (h->value.n == 0 || h->value.n > 18) return fail(req, 400, "bad Content-Length");
             uint64_t v = 0;
             for (size_t k = 0; k < h->value.n; k++) {
@@ -172,15 +184,27 @@ static int parse_framing(td_http_req_t *req)
             if (have_cl && v != cl) return fail(req, 400, "conflicting Content-Length headers");
             have_cl = true;
             cl = v;
-        } else if (td_slice_ieq(h->name, "transfer-encoding")) {
-            return fail(req, 501, "Transfer-Encoding is not supported; send Content-Length");
+            break;
+        case 17:
+            if (name_is(h->name, "transfer-encoding"))
+                return fail(req, 501, "Transfer-Encoding is not supported; send Content-Length");
+            break;
+        case 10:
+            if (!name_is(h->name, "connection")) break;
+            close |= list_has_token(h->value, "close");
+            ka |= list_has_token(h->value, "keep-alive");
+            conn_upgrade |= list_has_token(h->value, "upgrade");
+            break;
+        case 7:
+            upgrade |= name_is(h->name, "upgrade");
+            break;
+        default:
+            break;
         }
     }
     req->content_length = cl;
-    bool close = td_http_header_has_token(req, "connection", "close");
-    bool ka = td_http_header_has_token(req, "connection", "keep-alive");
     req->keep_alive = req->minor_version >= 1 ? !close : (ka && !close);
-    req->upgrade = td_http_header_has_token(req, "connection", "upgrade") && td_http_header(req, "upgrade");
+    req->upgrade = conn_upgrade && upgrade;
     return 0;
 }
 
