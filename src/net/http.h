@@ -8,7 +8,8 @@
  * 501 Transfer-Encoding, 505 version). It keeps no state between calls, so a request split across reads at
  * any byte gives exactly what one read gives, and pipelining is "consume the returned count, call again".
  * `prev_len` only lets it skip rescanning for the end of the head: pass the length given to the previous
- * call if that call returned TD_EAGAIN with req->head_len == 0 (head incomplete), else 0. Limits are checked on partial input too, so a client cannot make us buffer more than the limits.
+ * call if that call returned TD_EAGAIN with req->head_len == 0 (head incomplete), else 0. Limits are
+ * checked on partial input too, so a client cannot make us buffer more than the limits.
  *
  * Zero-copy: every td_slice_t points into the caller's buffer and is valid while that buffer is.
  *

@@ -10,8 +10,8 @@
  * Because every check depends only on bytes of the current frame and on rx (which changes only when a frame
  * is consumed), any split of the input gives the same sequence of results as one read.
  *
- * SHA-1 and base64 for the handshake come from OpenSSL's libcrypto (already a dependency for JWT); the one
- * call per connection is not worth owning a hash implementation for.
+ * SHA-1 and base64 for the handshake come from OpenSSL's libcrypto (DEPENDENCIES.md picks it for JWT
+ * too); one call per connection is not worth owning a hash implementation for.
  */
 #include "net/ws.h"
 
