@@ -52,7 +52,7 @@ static void run(const char *name, const td_event_t *evs, size_t n, double cpn)
         int64_t t0 = cpu_ns();
         for (size_t i = 0; i < n; i++) {
             td_engine_apply(e, &evs[i]);
-            if ((i & 255) == 255) td_engine_flush(e);
+            if ((i & 8191) == 8191) td_engine_flush(e); /* ~1 ms of input at 10 M/s, as the thread does */
         }
         td_engine_flush(e);
         rates[r] = (double)n / ((double)(cpu_ns() - t0) / 1e9);
@@ -71,7 +71,7 @@ static void run(const char *name, const td_event_t *evs, size_t n, double cpn)
         td_engine_apply(e, &evs[i]);
         uint64_t d = __rdtsc() - c0;
         cyc[i] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
-        if ((i & 255) == 255) td_engine_flush(e);
+        if ((i & 8191) == 8191) td_engine_flush(e); /* ~1 ms of input at 10 M/s, as the thread does */
     }
     td_engine_destroy(e);
     qsort(cyc, n, sizeof *cyc, cmp_u32);

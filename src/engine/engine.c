@@ -30,6 +30,7 @@
 
 #define MAX_INPUTS 64
 #define BATCH 256
+#define TD_SNAPSHOT_PERIOD_NS (1 * TD_NS_PER_MS)
 
 typedef struct venue {
     uint8_t exch;
@@ -586,10 +587,9 @@ static void *engine_main(void *arg)
 {
     td_engine_t *e = arg;
     unsigned idle = 0;
-    int64_t next_clock = 0, next_stats = 0;
+    int64_t next_clock = 0, next_stats = 0, next_flush = 0;
     while (!atomic_load_explicit(&e->stop, memory_order_acquire)) {
         size_t n = drain_once(e);
-        int64_t now = 0;
         if (n) {
             idle = 0;
         } else if (++idle > 64) {
@@ -598,7 +598,7 @@ static void *engine_main(void *arg)
         } else {
             sched_yield();
         }
-        if (e->cfg.wall_clock || (idle & 63) == 0) now = td_mono_ns();
+        int64_t now = td_mono_ns();
         if (e->cfg.wall_clock && now >= next_clock) {
             td_engine_advance(e, td_now_ns());
             next_clock = now + 50 * TD_NS_PER_MS;
@@ -607,7 +607,12 @@ static void *engine_main(void *arg)
             refresh_live_orders(e);
             next_stats = now + TD_NS_PER_SEC;
         }
-        if (e->ndirty) td_engine_flush(e);
+        /* Snapshots are for readers that poll (REST, subscribe-time snapshots, the status line): at most
+         * one publish per symbol per millisecond under load, at once when the input goes quiet. */
+        if (e->ndirty && (n == 0 || now >= next_flush)) {
+            td_engine_flush(e);
+            next_flush = now + TD_SNAPSHOT_PERIOD_NS;
+        }
     }
     while (drain_once(e)) td_engine_flush(e);
     td_engine_flush(e);

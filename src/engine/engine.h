@@ -15,8 +15,9 @@
  *   BOOK   the symbol's books changed (consumers read levels from their own snapshot source)
  *
  * Snapshots: other threads (REST, WebSocket snapshots, the status line) read a per-symbol td_sym_snap_t
- * through td_engine_snapshot(); the engine publishes them with a seqlock at the end of each batch for the
- * symbols the batch touched, so readers never lock and never see a torn value.
+ * through td_engine_snapshot(); the engine publishes them with a seqlock for the symbols touched since the
+ * last publish, at most once a millisecond under load and at once when input goes quiet, so readers never
+ * lock, never see a torn value, and see state at most ~1 ms old (snap.seq says exactly how old).
  *
  * Time: the engine clock is the largest exchange time seen; optionally (live feeds) also the wall clock,
  * so candles close on time when trading is quiet.
