@@ -48,10 +48,8 @@
 
 static int better(int side, int64_t a, int64_t b) { return side == TD_BID ? a > b : a < b; }
 
-/* ---- the book the replay runs on: the real td_obook_t (book/book.h) ---- */
-typedef td_obook_t vbook_t;
-
-static int64_t level_qty(const vbook_t *b, int side, int64_t price)
+/* Real quantity at a price in the order book the replay runs on. */
+static int64_t level_qty(const td_obook_t *b, int side, int64_t price)
 {
     td_level_t lv;
     return td_lbook_get(td_obook_levels(b), side, price, &lv) == TD_OK ? lv.qty : 0;
@@ -112,7 +110,7 @@ typedef struct eff_iter {
     int side;
 } eff_iter_t;
 
-static void eff_init(eff_iter_t *e, const vbook_t *b, const phantom_side_t *ph, int side)
+static void eff_init(eff_iter_t *e, const td_obook_t *b, const phantom_side_t *ph, int side)
 {
     td_lbook_iter_init(&e->it, td_obook_levels(b), side);
     e->have_real = td_lbook_iter_next(&e->it, &e->real);
@@ -138,7 +136,7 @@ static int eff_next(eff_iter_t *e, td_lobster_level_t *out)
     }
 }
 
-static int64_t eff_at(const vbook_t *b, const phantom_side_t *ph, int side, int64_t price)
+static int64_t eff_at(const td_obook_t *b, const phantom_side_t *ph, int side, int64_t price)
 {
     return level_qty(b, side, price) + ph_get(ph, side, price);
 }
@@ -155,7 +153,7 @@ typedef struct drow {
 } drow_t;
 
 typedef struct verifier {
-    vbook_t *book;
+    td_obook_t *book;
     phantom_side_t ph[2];
     window_t win[2];
     td_lobster_verify_stats_t *st;
