@@ -57,13 +57,21 @@ void td_lb_fini(td_lbook_t *b);
 /* Back to an empty book with TD_LB_MIN_CAP nodes (frees the rest). */
 void td_lb_reset(td_lbook_t *b);
 
-/* Index of the level at price on side, or TD_LB_NIL. The best level is checked first: most traffic is there. */
+/* Index of the level at price on side, or TD_LB_NIL. Most traffic lands at or a few ticks behind the best
+ * level, so the search first walks the best-first list a few steps (nodes that are hot in cache, and a
+ * price better than the best is answered at once) and only then descends the tree: the list walk costs
+ * O(min(d, TD_LB_FINGER)) for a level d places from the top, the tree O(log L) whatever the distance. */
+#define TD_LB_FINGER 6
 static inline uint32_t td_lb_find(const td_lbook_t *b, int side, int64_t price)
 {
     const td_lnode_t *n = b->nodes;
     int64_t key = td_lb_key(side, price);
     uint32_t i = b->best[side];
-    if (i != TD_LB_NIL && n[i].key == key) return i;
+    for (int k = 0; k < TD_LB_FINGER && i != TD_LB_NIL; k++) {
+        if (n[i].key >= key) return n[i].key == key ? i : TD_LB_NIL;
+        i = n[i].next;
+    }
+    if (i == TD_LB_NIL) return TD_LB_NIL;
     i = b->root[side];
     while (i != TD_LB_NIL) {
         if (key == n[i].key) return i;

@@ -8,9 +8,10 @@
  *   - one 4-byte slot in an open-addressing id table (linear probing, load <= 3/4, power-of-two size): 5.3
  *     to 10.7 bytes per order;
  *   - its share of a 48-byte level node (levels are shared by the orders at a price).
- * A slot packs the pool index + 1 (low TD_OB_IDX_BITS bits; 0 = empty) with a 6-bit tag taken from the id's
- * hash, so a probe only touches an order record (a likely cache miss) when the tag matches: 63 in 64 of
- * the foreign records a probe passes are skipped without loading them. The cost is a cap of 2^26 - 2 live
+ * A slot packs the pool index + 1 (low TD_OB_IDX_BITS bits; 0 = empty) with the entry's 6-bit distance from
+ * its home slot, so a probe only loads an order record (a likely cache miss) for entries that share its
+ * home, and deletion finds where entries belong without loading any. Homes keep runs of 16 consecutive
+ * ids in adjacent slots (see home_of), so the sequential ids of real feeds touch few table cache lines. The cost is a cap of 2^26 - 2 live
  * orders per book, far above any one instrument's book; td_obook_add() says TD_ENOBUFS at the cap.
  * Deletion is backward-shift (no tombstones), so probe lengths never degrade with churn.
  *
@@ -55,7 +56,7 @@ struct td_obook {
     order_t *orders;
     uint32_t ocap, oused, ofree;
     uint32_t norders;
-    uint32_t *slots;    /* id table: 0 empty, else tag << IDX_BITS | (index + 1) */
+    uint32_t *slots;    /* id table: 0 empty, else displacement << IDX_BITS | (index + 1) */
     uint32_t hbits;     /* log2 of the slot count */
     uint32_t hmask;
     td_lbook_t lb;      /* the aggregated levels, with each level's order FIFO head/tail */
@@ -63,45 +64,54 @@ struct td_obook {
 
 /* ---- id table ---- */
 
-static inline uint64_t id_hash(uint64_t id)
+#define DISP_SAT 63u /* displacement field saturates here: the home must then be recomputed from the id */
+#define BLOCK_BITS 4 /* ids that differ only in these low bits share a block of adjacent slots */
+
+/* Home slot of an id. Exchanges number orders sequentially (ITCH reference numbers, LOBSTER ids), and the
+ * ids a stream touches are mostly recent ones: so 16 consecutive ids share one 64-byte run of slots, and a
+ * burst of adds or of deletes of fresh orders touches one cache line of the table, not sixteen. The blocks
+ * themselves are scattered by Fibonacci hashing (after folding the high half in), so strided or random ids
+ * spread as well as under a plain multiplicative hash. */
+static inline uint32_t home_of(const td_obook_t *b, uint64_t id)
 {
-    /* Fibonacci hashing after folding the high half in: sequential ITCH/LOBSTER ids spread evenly, and ids
-     * that differ only in high bits still land apart. */
-    id ^= id >> 32;
-    return id * 0x9E3779B97F4A7C15ULL;
+    uint64_t blk = id >> BLOCK_BITS;
+    blk ^= blk >> 32;
+    uint32_t h = (uint32_t)((blk * 0x9E3779B97F4A7C15ULL) >> (64 - (b->hbits - BLOCK_BITS)));
+    return (h << BLOCK_BITS | (uint32_t)(id & ((1u << BLOCK_BITS) - 1))) & b->hmask;
 }
 
-static inline uint32_t home_of(const td_obook_t *b, uint64_t h) { return (uint32_t)(h >> (64 - b->hbits)); }
-static inline uint32_t tag_of(const td_obook_t *b, uint64_t h) { return (uint32_t)(h >> (58 - b->hbits)) & 63u; }
+static inline uint32_t slot_index(uint32_t s) { return (s & IDX_MASK) - 1; }
+static inline uint32_t slot_disp(uint32_t s) { return s >> TD_OB_IDX_BITS; }
 
-/* Slot position holding id, or the empty position where it would go (*found says which). */
+static inline uint32_t slot_make(uint32_t disp, uint32_t idx)
+{
+    return (disp < DISP_SAT ? disp : DISP_SAT) << TD_OB_IDX_BITS | (idx + 1);
+}
+
+/* Slot position holding id, or the empty position where it would go (*found says which). A slot records
+ * how far it sits from its home, so a probe skips entries from other homes without loading their order
+ * records (each such load is a likely cache miss); only entries sharing our home are compared by id. */
 static inline uint32_t slot_find(const td_obook_t *b, uint64_t id, bool *found)
 {
-    uint64_t h = id_hash(id);
-    uint32_t pos = home_of(b, h), tag = tag_of(b, h);
+    uint32_t home = home_of(b, id), pos = home, dist = 0;
     for (;;) {
         uint32_t s = b->slots[pos];
         if (s == 0) {
             *found = false;
             return pos;
         }
-        if ((s >> TD_OB_IDX_BITS) == tag && b->orders[(s & IDX_MASK) - 1].id == id) {
+        if (slot_disp(s) == (dist < DISP_SAT ? dist : DISP_SAT) && b->orders[slot_index(s)].id == id) {
             *found = true;
             return pos;
         }
         pos = (pos + 1) & b->hmask;
+        dist++;
     }
 }
 
-static inline uint32_t slot_make(const td_obook_t *b, uint64_t id, uint32_t idx)
-{
-    return tag_of(b, id_hash(id)) << TD_OB_IDX_BITS | (idx + 1);
-}
-
-static inline uint32_t slot_index(uint32_t s) { return (s & IDX_MASK) - 1; }
-
 /* Backward-shift deletion: pull later members of the probe run back over the hole so that every entry stays
- * reachable from its home without tombstones. */
+ * reachable from its home without tombstones. Displacements make this free of order-record loads except
+ * for saturated entries. */
 static void slot_erase(td_obook_t *b, uint32_t hole)
 {
     uint32_t j = hole;
@@ -109,14 +119,24 @@ static void slot_erase(td_obook_t *b, uint32_t hole)
         j = (j + 1) & b->hmask;
         uint32_t s = b->slots[j];
         if (s == 0) break;
-        uint32_t home = home_of(b, id_hash(b->orders[slot_index(s)].id));
-        /* s may move to the hole iff its home is not cyclically within (hole, j]. */
-        if (((j - home) & b->hmask) >= ((j - hole) & b->hmask)) {
-            b->slots[hole] = s;
+        uint32_t disp = slot_disp(s);
+        if (TD_UNLIKELY(disp == DISP_SAT)) disp = (j - home_of(b, b->orders[slot_index(s)].id)) & b->hmask;
+        uint32_t gap = (j - hole) & b->hmask;
+        /* s may move to the hole iff its home is not cyclically within (hole, j], i.e. disp >= gap. */
+        if (disp >= gap) {
+            b->slots[hole] = slot_make(disp - gap, slot_index(s));
             hole = j;
         }
     }
     b->slots[hole] = 0;
+}
+
+/* Places an id known to be absent: used when rebuilding. */
+static inline void slot_put(td_obook_t *b, uint64_t id, uint32_t idx)
+{
+    bool found;
+    uint32_t pos = slot_find(b, id, &found);
+    b->slots[pos] = slot_make((pos - home_of(b, id)) & b->hmask, idx);
 }
 
 static void slots_alloc(td_obook_t *b, uint32_t bits)
@@ -126,19 +146,11 @@ static void slots_alloc(td_obook_t *b, uint32_t bits)
     b->slots = td_calloc((size_t)1 << bits, sizeof(uint32_t));
 }
 
-/* Rebuilds the table at 2^bits slots from the live records (all of them: callers only rebuild when every
- * record in orders[0..oused) that is live is reachable through the levels, see rebuild_from_levels). */
 static void slots_rebuild(td_obook_t *b, uint32_t bits, const uint32_t *old, uint32_t old_n)
 {
     slots_alloc(b, bits);
-    for (uint32_t i = 0; i < old_n; i++) {
-        uint32_t s = old[i];
-        if (!s) continue;
-        uint32_t idx = slot_index(s);
-        bool found;
-        uint32_t pos = slot_find(b, b->orders[idx].id, &found);
-        b->slots[pos] = slot_make(b, b->orders[idx].id, idx);
-    }
+    for (uint32_t i = 0; i < old_n; i++)
+        if (old[i]) slot_put(b, b->orders[slot_index(old[i])].id, slot_index(old[i]));
 }
 
 static void slots_grow(td_obook_t *b)
@@ -213,11 +225,7 @@ static void compact(td_obook_t *b)
     b->ofree = NIL;
     td_free(b->slots);
     slots_alloc(b, slot_bits_for(b->norders));
-    for (uint32_t i = 0; i < k; i++) {
-        bool found;
-        uint32_t pos = slot_find(b, o[i].id, &found);
-        b->slots[pos] = slot_make(b, o[i].id, i);
-    }
+    for (uint32_t i = 0; i < k; i++) slot_put(b, o[i].id, i);
 }
 
 static inline void maybe_compact(td_obook_t *b)
@@ -335,7 +343,7 @@ int td_obook_add(td_obook_t *b, uint64_t id, int side, int64_t price, int64_t qt
     order_t *o = &b->orders[oi];
     o->id = id;
     o->qty = qty;
-    b->slots[pos] = slot_make(b, id, oi);
+    b->slots[pos] = slot_make((pos - home_of(b, id)) & b->hmask, oi);
     level_push(b, li, oi);
     b->norders++;
     b->lb.version++;
@@ -426,8 +434,7 @@ int td_obook_replace(td_obook_t *b, uint64_t id, uint64_t new_id, int64_t price,
     if (new_id != id) {
         slot_erase(b, pos);
         o->id = new_id;
-        pos = slot_find(b, new_id, &found);
-        b->slots[pos] = slot_make(b, new_id, oi);
+        slot_put(b, new_id, oi);
     }
     o->qty = qty;
     uint32_t li = level_get(b, side, price);
