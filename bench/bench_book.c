@@ -38,6 +38,8 @@ typedef struct bev {
 
 #define CHUNK 262144
 #define BATCH 16
+#define PF_FAR 8
+#define PF_NEAR 4
 #define TICK 1000000LL /* 0.01 in the 1e8 scale */
 
 /* ---- stream generator ---- */
@@ -244,6 +246,7 @@ int main(int argc, char **argv)
     g.next_id = 1;
     g.target = prefill;
     td_obook_t *b = td_obook_create();
+    td_obook_t *bp = td_obook_create(); /* twin of b, fed the same stream with prefetch hints */
     bev_t *chunk = td_malloc(CHUNK * sizeof *chunk);
 
     /* prefill: a deep book (mean 300 ticks from the mid), not timed */
@@ -251,6 +254,7 @@ int main(int argc, char **argv)
         size_t n = prefill - done < CHUNK ? prefill - done : CHUNK;
         for (size_t i = 0; i < n; i++) gen_add(&g, &chunk[i], 300);
         for (size_t i = 0; i < n; i++) apply(b, &chunk[i]);
+        for (size_t i = 0; i < n; i++) apply(bp, &chunk[i]);
         done += n;
     }
     size_t mem = td_obook_mem_bytes(b), norders = td_obook_norders(b);
@@ -260,13 +264,19 @@ int main(int argc, char **argv)
 
     size_t nbatches = nevents / BATCH + CHUNK / BATCH + 1, nb = 0;
     uint32_t *batch_ns = td_malloc(nbatches * sizeof *batch_ns);
-    int64_t timed = 0, timed_cpu = 0;
-    size_t counts[4] = {0}, errors = 0;
+    int64_t timed = 0, timed_cpu = 0, timed_pf = 0;
+    size_t counts[4] = {0}, errors = 0, level_churn = 0;
     for (size_t done = 0; done < nevents;) {
         size_t n = nevents - done < CHUNK ? nevents - done : CHUNK;
         n -= n % BATCH;
         if (n == 0) break;
-        for (size_t i = 0; i < n; i++) gen_one(&g, &chunk[i]);
+        const td_lbook_t *glv = td_obook_levels(g.book);
+        for (size_t i = 0; i < n; i++) {
+            size_t l0 = td_lbook_nlevels(glv, TD_BID) + td_lbook_nlevels(glv, TD_ASK);
+            gen_one(&g, &chunk[i]);
+            size_t l1 = td_lbook_nlevels(glv, TD_BID) + td_lbook_nlevels(glv, TD_ASK);
+            level_churn += l0 != l1;
+        }
         for (size_t i = 0; i < n; i++) counts[chunk[i].type]++;
         int64_t cpu0 = cpu_ns(), c0 = td_mono_ns(), prev = c0;
         for (size_t i = 0; i < n; i += BATCH) {
@@ -277,6 +287,14 @@ int main(int argc, char **argv)
         }
         timed += prev - c0;
         timed_cpu += cpu_ns() - cpu0;
+        /* the same chunk again into the twin book, with prefetch hints 8 and 4 events ahead */
+        int64_t p0 = cpu_ns();
+        for (size_t i = 0; i < n; i++) {
+            if (i + PF_FAR < n) td_obook_prefetch_slot(bp, chunk[i + PF_FAR].id);
+            if (i + PF_NEAR < n) td_obook_prefetch_order(bp, chunk[i + PF_NEAR].id);
+            errors += apply(bp, &chunk[i]) < 0;
+        }
+        timed_pf += cpu_ns() - p0;
         done += n;
     }
     size_t total = counts[0] + counts[1] + counts[2] + counts[3];
@@ -287,10 +305,13 @@ int main(int argc, char **argv)
     printf("(a) order-level events: %.1f M events/s on one core (%.1f ns/event, thread CPU time)   (target >= 10M events/s)\n",
            rate / 1e6, timed_cpu / (double)total);
     printf("    by the wall clock: %.1f M events/s (includes time the shared machine ran others)\n", wall_rate / 1e6);
+    printf("    with prefetch hints %d and %d events ahead (td_obook_prefetch_*): %.1f M events/s (%.1f ns/event)\n",
+           PF_FAR, PF_NEAR, total / (timed_pf / 1e9) / 1e6, timed_pf / (double)total);
     printf("    ns/event over %d-event batches: p50 %.1f, p99 %.1f, p99.9 %.1f\n", BATCH, p50, p99, p999);
     printf("    mix: add %.1f%%, exec %.1f%%, cancel %.1f%%, delete %.1f%%; %zu live orders at the end; %zu errors%s\n",
            100.0 * counts[EV_ADD] / total, 100.0 * counts[EV_EXEC] / total, 100.0 * counts[EV_CANCEL] / total,
            100.0 * counts[EV_DELETE] / total, td_obook_norders(b), errors, errors ? "  [UNEXPECTED]" : "");
+    printf("    %.1f%% of events created or removed a price level\n", 100.0 * level_churn / total);
     mem = td_obook_mem_bytes(b);
     norders = td_obook_norders(b);
     printf("    memory after the stream: %.1f bytes/order at %zu orders   (target <= 64 B/order)\n",
@@ -299,6 +320,7 @@ int main(int argc, char **argv)
     bench_levels(seed);
 
     td_obook_destroy(b);
+    td_obook_destroy(bp);
     td_obook_destroy(g.book);
     td_free(chunk);
     td_free(batch_ns);

@@ -467,6 +467,27 @@ size_t td_obook_norders(const td_obook_t *b) { return b->norders; }
 
 const td_lbook_t *td_obook_levels(const td_obook_t *b) { return &b->lb; }
 
+void td_obook_prefetch_slot(const td_obook_t *b, uint64_t id)
+{
+    __builtin_prefetch(&b->slots[home_of(b, id)], 1);
+}
+
+/* Reads the id's probe run (prefetched earlier, so cheap) and prefetches the first order record that
+ * could be the id's, and for an add the slot it will take. Bounded to a few slots: it is only a hint. */
+void td_obook_prefetch_order(const td_obook_t *b, uint64_t id)
+{
+    uint32_t pos = home_of(b, id);
+    for (uint32_t dist = 0; dist < 8; dist++, pos = (pos + 1) & b->hmask) {
+        uint32_t s = b->slots[pos];
+        if (s == 0) return;
+        if (slot_disp(s) == dist) {
+            const order_t *o = &b->orders[slot_index(s)];
+            __builtin_prefetch(o, 1);
+            return;
+        }
+    }
+}
+
 size_t td_obook_mem_bytes(const td_obook_t *b)
 {
     return sizeof *b + (size_t)b->ocap * sizeof(order_t) + ((size_t)b->hmask + 1) * sizeof(uint32_t) +

@@ -259,6 +259,9 @@ static void run_random(uint64_t seed, long steps, int64_t spread, size_t high)
         bool grow = r.n < target;
         unsigned op = (unsigned)td_rng_below(&rng, 100);
         if (target == 0 && td_rng_below(&rng, 10)) op = 80 + op % 10; /* drain: mostly deletes */
+        /* hints only: they must be safe for any id, live or not, and change nothing */
+        td_obook_prefetch_slot(b, pick_id(&rng, &r, next_id));
+        td_obook_prefetch_order(b, pick_id(&rng, &r, next_id));
         uint64_t v0 = td_lbook_version(td_obook_levels(b));
         int rc = 0, want_rc = 0;
         bool changed = false;
