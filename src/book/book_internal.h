@@ -61,7 +61,7 @@ void td_lb_reset(td_lbook_t *b);
  * level, so the search first walks the best-first list a few steps (nodes that are hot in cache, and a
  * price better than the best is answered at once) and only then descends the tree: the list walk costs
  * O(min(d, TD_LB_FINGER)) for a level d places from the top, the tree O(log L) whatever the distance. */
-#define TD_LB_FINGER 6
+#define TD_LB_FINGER 8
 static inline uint32_t td_lb_find(const td_lbook_t *b, int side, int64_t price)
 {
     const td_lnode_t *n = b->nodes;

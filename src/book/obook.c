@@ -8,12 +8,13 @@
  *   - one 4-byte slot in an open-addressing id table (linear probing, load <= 3/4, power-of-two size): 5.3
  *     to 10.7 bytes per order;
  *   - its share of a 48-byte level node (levels are shared by the orders at a price).
- * A slot packs the pool index + 1 (low TD_OB_IDX_BITS bits; 0 = empty) with the entry's 6-bit distance from
- * its home slot, so a probe only loads an order record (a likely cache miss) for entries that share its
- * home, and deletion finds where entries belong without loading any. Homes keep runs of 16 consecutive
- * ids in adjacent slots (see home_of), so the sequential ids of real feeds touch few table cache lines. The cost is a cap of 2^26 - 2 live
- * orders per book, far above any one instrument's book; td_obook_add() says TD_ENOBUFS at the cap.
- * Deletion is backward-shift (no tombstones), so probe lengths never degrade with churn.
+ * A slot packs the pool index + 1 (low TD_OB_IDX_BITS bits; 0 = empty) with the entry's distance from its
+ * home slot (6 bits, saturating at 63, when the home is recomputed from the id). A probe therefore loads an
+ * order record (a likely cache miss) only for entries that share its home, and backward-shift deletion (no
+ * tombstones, so probe lengths never degrade with churn) moves entries without loading any. Homes keep
+ * runs of 16 consecutive ids in adjacent slots (see home_of), so the sequential ids of real feeds touch
+ * few table cache lines. The index width caps a book at 2^26 - 2 live orders, far above any one
+ * instrument's book; td_obook_add() says TD_ENOBUFS at the cap.
  *
  * No malloc per operation: records and levels come from free lists. Pools grow by 1.5x (records) and 2x
  * (levels, small). When fewer than a quarter of the record pool is live, or dead level nodes outweigh a
@@ -40,11 +41,11 @@
 #define IDX_MASK ((1u << TD_OB_IDX_BITS) - 1)
 #define MAX_ORDERS (IDX_MASK - 1u)  /* index + 1 must fit the slot's index bits */
 #define ORDERS_MIN 256u
-#define SLOTS_MIN 512u
+#define SLOT_BITS_MIN 9u /* 512 slots */
 
 typedef struct order {
     uint64_t id;
-    int64_t qty;      /* open quantity, > 0 */
+    int64_t qty;      /* open quantity, > 0; 0 marks a free record */
     uint32_t level;   /* level node index in lb */
     uint32_t prev, next; /* FIFO at the level; `next` chains the free list */
     uint32_t _spare;
@@ -131,12 +132,12 @@ static void slot_erase(td_obook_t *b, uint32_t hole)
     b->slots[hole] = 0;
 }
 
-/* Places an id known to be absent: used when rebuilding. */
+/* Places an id known to be absent (rebuilds): the first empty slot of its run, no id comparisons. */
 static inline void slot_put(td_obook_t *b, uint64_t id, uint32_t idx)
 {
-    bool found;
-    uint32_t pos = slot_find(b, id, &found);
-    b->slots[pos] = slot_make((pos - home_of(b, id)) & b->hmask, idx);
+    uint32_t home = home_of(b, id), pos = home;
+    while (b->slots[pos] != 0) pos = (pos + 1) & b->hmask;
+    b->slots[pos] = slot_make((pos - home) & b->hmask, idx);
 }
 
 static void slots_alloc(td_obook_t *b, uint32_t bits)
@@ -146,23 +147,19 @@ static void slots_alloc(td_obook_t *b, uint32_t bits)
     b->slots = td_calloc((size_t)1 << bits, sizeof(uint32_t));
 }
 
-static void slots_rebuild(td_obook_t *b, uint32_t bits, const uint32_t *old, uint32_t old_n)
-{
-    slots_alloc(b, bits);
-    for (uint32_t i = 0; i < old_n; i++)
-        if (old[i]) slot_put(b, b->orders[slot_index(old[i])].id, slot_index(old[i]));
-}
-
+/* Doubles the table. Live records are found by walking the pool in address order (free records have
+ * qty 0), which streams through memory instead of chasing each slot to a random record. */
 static void slots_grow(td_obook_t *b)
 {
-    uint32_t *old = b->slots, old_n = b->hmask + 1;
-    slots_rebuild(b, b->hbits + 1, old, old_n);
-    td_free(old);
+    td_free(b->slots);
+    slots_alloc(b, b->hbits + 1);
+    for (uint32_t i = 0; i < b->oused; i++)
+        if (b->orders[i].qty > 0) slot_put(b, b->orders[i].id, i);
 }
 
 static uint32_t slot_bits_for(uint32_t n)
 {
-    uint32_t bits = 9; /* SLOTS_MIN */
+    uint32_t bits = SLOT_BITS_MIN;
     while (((uint64_t)1 << bits) < 2 * (uint64_t)n) bits++; /* load <= 1/2 after a rebuild: room to grow */
     return bits;
 }
@@ -190,6 +187,7 @@ static inline uint32_t order_alloc(td_obook_t *b)
 
 static inline void order_free(td_obook_t *b, uint32_t i)
 {
+    b->orders[i].qty = 0; /* marks it free for slots_grow() */
     b->orders[i].next = b->ofree;
     b->ofree = i;
 }
@@ -249,7 +247,7 @@ static void init_pools(td_obook_t *b)
     b->oused = 0;
     b->ofree = NIL;
     b->norders = 0;
-    slots_alloc(b, 9);
+    slots_alloc(b, SLOT_BITS_MIN);
 }
 
 td_obook_t *td_obook_create(void)

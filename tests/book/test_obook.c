@@ -281,7 +281,9 @@ static void run_random(uint64_t seed, long steps, int64_t spread, size_t high)
             int64_t open = i >= 0 ? r.o[i].qty : 100, qty;
             unsigned how = (unsigned)td_rng_below(&rng, 10);
             if (how == 0) qty = open;                                     /* exactly everything */
-            else if (how == 1) qty = open + 1 + (int64_t)td_rng_below(&rng, 50); /* more than open */
+            else if (how == 1) { /* more than open (saturating: an order can hold up to INT64_MAX) */
+                if (__builtin_add_overflow(open, 1 + (int64_t)td_rng_below(&rng, 50), &qty)) qty = INT64_MAX;
+            }
             else if (how == 2 && td_rng_below(&rng, 10) == 0) qty = -(int64_t)td_rng_below(&rng, 2); /* invalid */
             else qty = (int64_t)td_rng_below(&rng, (uint64_t)open) + 1;
             want_rc = ref_reduce(&r, id, qty, &wi);
