@@ -358,8 +358,7 @@ static void test_random_top_heavy(void **state)
 static void test_random_wide(void **state)
 {
     (void)state;
-    uint64_t seed = td_test_seed() + 7;
-    td_test_seed_value = seed;
+    uint64_t seed = td_test_seed(); /* same seed as its sibling test: the printed seed replays both */
     run_random(seed, td_test_sanitized() ? 15000 : 40000, 2000, 2500);
 }
 
