@@ -199,7 +199,8 @@ static void compact(td_obook_t *b)
 {
     td_lb_compact(&b->lb);
     uint32_t cap = ORDERS_MIN;
-    while (cap < 2 * (uint64_t)b->norders) cap += cap / 2;
+    /* 1.25x to 1.9x the live records: room for a little regrowth, and bytes per order back near target */
+    while (cap < (uint64_t)b->norders + b->norders / 4) cap += cap / 2;
     if (cap > MAX_ORDERS) cap = MAX_ORDERS;
     order_t *old = b->orders, *o = td_malloc((size_t)cap * sizeof(order_t));
     td_lnode_t *lv = b->lb.nodes;
