@@ -82,7 +82,7 @@ void td_obook_destroy(td_obook_t *b);
 void td_obook_clear(td_obook_t *b);
 
 /* TD_OK; TD_EEXIST for a live duplicate id; TD_EINVAL for bad side, price <= 0 or qty <= 0. Also (nothing
- * changes): TD_ERANGE if the level's total would overflow int64; TD_ENOBUFS at the cap of 2^26 - 2 live
+ * changes): TD_ERANGE if the level's total would overflow int64; TD_ENOBUFS at the cap of 2^24 - 2 live
  * orders per book. Checks run in that order: arguments, cap, duplicate, overflow. */
 int td_obook_add(td_obook_t *b, uint64_t id, int side, int64_t price, int64_t qty);
 /* Executes qty of the order (removing it when nothing is left). TD_ENOENT unknown id; TD_EINVAL qty <= 0

@@ -8,13 +8,15 @@
  *   - one 4-byte slot in an open-addressing id table (linear probing, load <= 3/4, power-of-two size): 5.3
  *     to 10.7 bytes per order;
  *   - its share of a 48-byte level node (levels are shared by the orders at a price).
- * A slot packs the pool index + 1 (low TD_OB_IDX_BITS bits; 0 = empty) with the entry's distance from its
- * home slot (6 bits, saturating at 63, when the home is recomputed from the id). A probe therefore loads an
- * order record (a likely cache miss) only for entries that share its home, and backward-shift deletion (no
- * tombstones, so probe lengths never degrade with churn) moves entries without loading any. Homes keep
- * runs of 16 consecutive ids in adjacent slots (see home_of), so the sequential ids of real feeds touch
- * few table cache lines. The index width caps a book at 2^26 - 2 live orders, far above any one
- * instrument's book; td_obook_add() says TD_ENOBUFS at the cap.
+ * A slot packs the pool index + 1 (low TD_OB_IDX_BITS bits; 0 = empty) with 8 bits of metadata: the
+ * entry's distance from its home slot (5 bits, saturating at 31, when the home is recomputed from the id)
+ * and a 3-bit hash tag. A probe compares those 8 bits against what its own entry would carry at that
+ * distance, so it loads an order record (a likely cache miss) only for entries that share its home and
+ * tag (about load/8 per lookup), and backward-shift deletion (no tombstones, so probe lengths never
+ * degrade with churn) moves entries without loading any. Homes keep runs of 16 consecutive ids in
+ * adjacent slots (see home_of), so the sequential ids of real feeds touch few table cache lines. The index
+ * width caps a book at 2^24 - 2 (16.7M) live orders, far above any one instrument's book;
+ * td_obook_add() says TD_ENOBUFS at the cap.
  *
  * No malloc per operation: records and levels come from free lists. Pools grow by 1.5x (records) and 2x
  * (levels, small). When fewer than a quarter of the record pool is live, or dead level nodes outweigh a
@@ -37,7 +39,7 @@
 #include "core/common.h"
 
 #define NIL TD_LB_NIL
-#define TD_OB_IDX_BITS 26
+#define TD_OB_IDX_BITS 24
 #define IDX_MASK ((1u << TD_OB_IDX_BITS) - 1)
 #define MAX_ORDERS (IDX_MASK - 1u)  /* index + 1 must fit the slot's index bits */
 #define ORDERS_MIN 256u
@@ -57,7 +59,7 @@ struct td_obook {
     order_t *orders;
     uint32_t ocap, oused, ofree;
     uint32_t norders;
-    uint32_t *slots;    /* id table: 0 empty, else displacement << IDX_BITS | (index + 1) */
+    uint32_t *slots;    /* id table: 0 empty, else (tag << 5 | displacement) << IDX_BITS | (index + 1) */
     uint32_t hbits;     /* log2 of the slot count */
     uint32_t hmask;
     td_lbook_t lb;      /* the aggregated levels, with each level's order FIFO head/tail */
@@ -65,43 +67,50 @@ struct td_obook {
 
 /* ---- id table ---- */
 
-#define DISP_SAT 63u /* displacement field saturates here: the home must then be recomputed from the id */
 #define BLOCK_BITS 4 /* ids that differ only in these low bits share a block of adjacent slots */
+#define DISP_SAT 31u /* the displacement field saturates here: the home is then recomputed from the id */
+#define META_SHIFT TD_OB_IDX_BITS /* a slot's top 8 bits: tag (3) << 5 | displacement (5) */
 
-/* Home slot of an id. Exchanges number orders sequentially (ITCH reference numbers, LOBSTER ids), and the
- * ids a stream touches are mostly recent ones: so 16 consecutive ids share one 64-byte run of slots, and a
- * burst of adds or of deletes of fresh orders touches one cache line of the table, not sixteen. The blocks
- * themselves are scattered by Fibonacci hashing (after folding the high half in), so strided or random ids
- * spread as well as under a plain multiplicative hash. */
-static inline uint32_t home_of(const td_obook_t *b, uint64_t id)
+/* Home slot and tag of an id. Exchanges number orders sequentially (ITCH reference numbers, LOBSTER ids),
+ * and the ids a stream touches are mostly recent ones: so 16 consecutive ids share one 64-byte run of
+ * slots, and a burst of adds or of deletes of fresh orders touches one cache line of the table, not
+ * sixteen. The blocks themselves are scattered by Fibonacci hashing (after folding the high half in), so
+ * strided or random ids spread as well as under a plain multiplicative hash. The 3-bit tag comes from the
+ * hash bits just below the home's, so it separates blocks that collide on a home. */
+static inline uint32_t home_of(const td_obook_t *b, uint64_t id, uint32_t *tag)
 {
     uint64_t blk = id >> BLOCK_BITS;
     blk ^= blk >> 32;
-    uint32_t h = (uint32_t)((blk * 0x9E3779B97F4A7C15ULL) >> (64 - (b->hbits - BLOCK_BITS)));
-    return (h << BLOCK_BITS | (uint32_t)(id & ((1u << BLOCK_BITS) - 1))) & b->hmask;
+    uint64_t h = blk * 0x9E3779B97F4A7C15ULL;
+    uint32_t hb = b->hbits - BLOCK_BITS;
+    *tag = (uint32_t)(h >> (64 - hb - 3)) & 7u;
+    return ((uint32_t)(h >> (64 - hb)) << BLOCK_BITS | (uint32_t)(id & ((1u << BLOCK_BITS) - 1))) & b->hmask;
 }
 
 static inline uint32_t slot_index(uint32_t s) { return (s & IDX_MASK) - 1; }
-static inline uint32_t slot_disp(uint32_t s) { return s >> TD_OB_IDX_BITS; }
+static inline uint32_t slot_disp(uint32_t s) { return (s >> META_SHIFT) & DISP_SAT; }
+static inline uint32_t slot_tag(uint32_t s) { return s >> (META_SHIFT + 5); }
+static inline uint32_t meta(uint32_t tag, uint32_t disp) { return tag << 5 | (disp < DISP_SAT ? disp : DISP_SAT); }
 
-static inline uint32_t slot_make(uint32_t disp, uint32_t idx)
+static inline uint32_t slot_make(uint32_t tag, uint32_t disp, uint32_t idx)
 {
-    return (disp < DISP_SAT ? disp : DISP_SAT) << TD_OB_IDX_BITS | (idx + 1);
+    return meta(tag, disp) << META_SHIFT | (idx + 1);
 }
 
 /* Slot position holding id, or the empty position where it would go (*found says which). A slot records
- * how far it sits from its home, so a probe skips entries from other homes without loading their order
- * records (each such load is a likely cache miss); only entries sharing our home are compared by id. */
+ * its distance from its home and a few hash bits, so one 8-bit compare skips entries from other homes and
+ * almost all that merely share ours, without loading their order records (each such load is a likely cache
+ * miss in a large book). */
 static inline uint32_t slot_find(const td_obook_t *b, uint64_t id, bool *found)
 {
-    uint32_t home = home_of(b, id), pos = home, dist = 0;
+    uint32_t tag, home = home_of(b, id, &tag), pos = home, dist = 0;
     for (;;) {
         uint32_t s = b->slots[pos];
         if (s == 0) {
             *found = false;
             return pos;
         }
-        if (slot_disp(s) == (dist < DISP_SAT ? dist : DISP_SAT) && b->orders[slot_index(s)].id == id) {
+        if ((s >> META_SHIFT) == meta(tag, dist) && b->orders[slot_index(s)].id == id) {
             *found = true;
             return pos;
         }
@@ -120,12 +129,12 @@ static void slot_erase(td_obook_t *b, uint32_t hole)
         j = (j + 1) & b->hmask;
         uint32_t s = b->slots[j];
         if (s == 0) break;
-        uint32_t disp = slot_disp(s);
-        if (TD_UNLIKELY(disp == DISP_SAT)) disp = (j - home_of(b, b->orders[slot_index(s)].id)) & b->hmask;
+        uint32_t disp = slot_disp(s), tag;
+        if (TD_UNLIKELY(disp == DISP_SAT)) disp = (j - home_of(b, b->orders[slot_index(s)].id, &tag)) & b->hmask;
         uint32_t gap = (j - hole) & b->hmask;
         /* s may move to the hole iff its home is not cyclically within (hole, j], i.e. disp >= gap. */
         if (disp >= gap) {
-            b->slots[hole] = slot_make(disp - gap, slot_index(s));
+            b->slots[hole] = slot_make(slot_tag(s), disp - gap, slot_index(s));
             hole = j;
         }
     }
@@ -135,9 +144,9 @@ static void slot_erase(td_obook_t *b, uint32_t hole)
 /* Places an id known to be absent (rebuilds): the first empty slot of its run, no id comparisons. */
 static inline void slot_put(td_obook_t *b, uint64_t id, uint32_t idx)
 {
-    uint32_t home = home_of(b, id), pos = home;
+    uint32_t tag, home = home_of(b, id, &tag), pos = home;
     while (b->slots[pos] != 0) pos = (pos + 1) & b->hmask;
-    b->slots[pos] = slot_make((pos - home) & b->hmask, idx);
+    b->slots[pos] = slot_make(tag, (pos - home) & b->hmask, idx);
 }
 
 static void slots_alloc(td_obook_t *b, uint32_t bits)
@@ -342,7 +351,8 @@ int td_obook_add(td_obook_t *b, uint64_t id, int side, int64_t price, int64_t qt
     order_t *o = &b->orders[oi];
     o->id = id;
     o->qty = qty;
-    b->slots[pos] = slot_make((pos - home_of(b, id)) & b->hmask, oi);
+    uint32_t tag, home = home_of(b, id, &tag);
+    b->slots[pos] = slot_make(tag, (pos - home) & b->hmask, oi);
     level_push(b, li, oi);
     b->norders++;
     b->lb.version++;
@@ -468,18 +478,19 @@ const td_lbook_t *td_obook_levels(const td_obook_t *b) { return &b->lb; }
 
 void td_obook_prefetch_slot(const td_obook_t *b, uint64_t id)
 {
-    __builtin_prefetch(&b->slots[home_of(b, id)], 1);
+    uint32_t tag;
+    __builtin_prefetch(&b->slots[home_of(b, id, &tag)], 1);
 }
 
 /* Reads the id's probe run (prefetched earlier, so cheap) and prefetches the first order record that
  * could be the id's, and for an add the slot it will take. Bounded to a few slots: it is only a hint. */
 void td_obook_prefetch_order(const td_obook_t *b, uint64_t id)
 {
-    uint32_t pos = home_of(b, id);
+    uint32_t tag, pos = home_of(b, id, &tag);
     for (uint32_t dist = 0; dist < 8; dist++, pos = (pos + 1) & b->hmask) {
         uint32_t s = b->slots[pos];
         if (s == 0) return;
-        if (slot_disp(s) == dist) {
+        if ((s >> META_SHIFT) == meta(tag, dist)) {
             const order_t *o = &b->orders[slot_index(s)];
             __builtin_prefetch(o, 1);
             return;
