@@ -331,7 +331,7 @@ static inline void level_unlink(td_obook_t *b, uint32_t oi)
 /* Level for price on side, created if absent. May move the level pool. */
 static inline uint32_t level_get(td_obook_t *b, int side, int64_t price)
 {
-    uint32_t li = td_lb_find(&b->lb, side, price);
+    uint32_t li = td_lb_find_mut(&b->lb, side, price);
     return li != NIL ? li : td_lb_insert(&b->lb, side, price);
 }
 
@@ -343,7 +343,7 @@ int td_obook_add(td_obook_t *b, uint64_t id, int side, int64_t price, int64_t qt
     bool found;
     uint32_t pos = slot_find(b, id, &found);
     if (found) return TD_EEXIST;
-    uint32_t li = td_lb_find(&b->lb, side, price);
+    uint32_t li = td_lb_find_mut(&b->lb, side, price);
     int64_t sum;
     if (li != NIL && __builtin_add_overflow(b->lb.nodes[li].qty, qty, &sum)) return TD_ERANGE;
     if (li == NIL) li = td_lb_insert(&b->lb, side, price);
@@ -430,7 +430,7 @@ int td_obook_replace(td_obook_t *b, uint64_t id, uint64_t new_id, int64_t price,
     order_t *o = &b->orders[oi];
     int side = b->lb.nodes[o->level].side;
     /* Refuse a level total that would overflow before touching anything. */
-    uint32_t target = td_lb_find(&b->lb, side, price);
+    uint32_t target = td_lb_find_mut(&b->lb, side, price);
     if (target != NIL) {
         int64_t rest = b->lb.nodes[target].qty - (target == o->level ? o->qty : 0), sum;
         if (__builtin_add_overflow(rest, qty, &sum)) return TD_ERANGE;
