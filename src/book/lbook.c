@@ -6,6 +6,8 @@
  * head, O(1)) and the top N (walk the list, O(N) after the O(1) head). Keeping the list beside the tree
  * means no parent pointers and no in-order successor search. Nodes live in one pool per book, addressed
  * by 32-bit indices: 48 bytes each, no per-level malloc, and a small book stays in a few cache lines.
+ * Lookups by price try, in order, a 128-entry direct-mapped price cache, a short walk from the best level
+ * and the tree (td_lb_find in book_internal.h): updates cluster at a few prices near the top.
  *
  * Memory: freed nodes go to a free list. A standalone book compacts (renumbers its live levels into a
  * fresh, smaller pool) when fewer than a quarter of the pool is live, so memory follows live levels; a
