@@ -47,6 +47,21 @@ void td_json_free(td_json_t *j)
 
 static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+/* jsmn's strict mode only looks at a primitive's first character ("tru" passes): check the literal or the
+ * number's alphabet here, so nothing downstream sees a token that is not JSON. Numbers are validated fully
+ * by the getters that read them. */
+static bool primitive_ok(const char *s, size_t n)
+{
+    if ((n == 4 && (!memcmp(s, "true", 4) || !memcmp(s, "null", 4))) || (n == 5 && !memcmp(s, "false", 5)))
+        return true;
+    if (n == 0 || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) return false;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')) return false;
+    }
+    return true;
+}
+
 int td_json_parse(td_json_t *j, const char *js, size_t len)
 {
     j->js = js;
@@ -66,8 +81,12 @@ int td_json_parse(td_json_t *j, const char *js, size_t len)
         }
         if (n <= 0) return TD_EPROTO; /* invalid, truncated (JSMN_ERROR_PART) or empty */
         /* jsmn leaves a token with end == -1 when the text stops inside an open container. */
-        for (int i = 0; i < n; i++)
-            if (j->tok[i].end < 0 || j->tok[i].start < 0) return TD_EPROTO;
+        for (int i = 0; i < n; i++) {
+            const td_json_tok_t *t = &j->tok[i];
+            if (t->end < 0 || t->start < 0) return TD_EPROTO;
+            if (t->type == TD_JSON_PRIMITIVE && !primitive_ok(js + t->start, (size_t)(t->end - t->start)))
+                return TD_EPROTO;
+        }
         j->ntok = n;
         /* Exactly one top-level value: the root spans every token and only whitespace follows it. */
         if (td_json_skip(j, 0) != n) return j->ntok = 0, TD_EPROTO;
