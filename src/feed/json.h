@@ -32,6 +32,7 @@ typedef struct td_json_tok {
     int start; /* byte offset of the first character (inside the quotes for strings) */
     int end;   /* one past the last character */
     int size;  /* children: keys of an object, elements of an array, 1 for a key with its value */
+    int parent; /* index of the enclosing token, -1 for the root */
 } td_json_tok_t;
 
 typedef struct td_json {
