@@ -5,6 +5,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "core/common.h"
 #include "core/event.h"
@@ -168,6 +169,55 @@ static void test_time_merge(void **state)
     td_source_destroy(src);
 }
 
+/* `tickctl recording-verify` on the real recordings (exit 0, one line per symbol with the golden figures)
+ * and on a recording whose only snapshot is useless (exit 1, the symbol reported stale/unsynced). */
+static int run_tickctl(const char *args, char *out, size_t cap)
+{
+    const char *bdir = getenv("TD_BUILD_DIR");
+    static char cmd[10000];
+    snprintf(cmd, sizeof cmd, "%s/tickctl recording-verify %s 2>/dev/null", bdir && *bdir ? bdir : "build", args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_tickctl_verify(void **state)
+{
+    (void)state;
+    static char out[1 << 16], args[9000], wsp[4096];
+    snprintf(wsp, sizeof wsp, "%s", td_test_data_path("binance/BINANCE.ws.1.0"));
+    snprintf(args, sizeof args, "%s %s", wsp, td_test_data_path("binance/BINANCE.http.0.0"));
+    int rc = run_tickctl(args, out, sizeof out);
+    if (rc != 0) fail_msg("exit %d, output:\n%s", rc, out);
+    assert_non_null(strstr(out, "NKNUSDT synced applied=149 gaps=0 "));
+    assert_non_null(strstr(out, "L=499869752 first_U=499869753 first_u=499869754"));
+    assert_non_null(strstr(out, "depthUpdate=177"));
+    assert_non_null(strstr(out, "-> OK"));
+    assert_null(strstr(out, "CROSSED"));
+
+    snprintf(wsp, sizeof wsp, "%s", td_test_data_path("coinbase/COINBASE.ws.28.0"));
+    rc = run_tickctl(wsp, out, sizeof out);
+    if (rc != 0) fail_msg("exit %d, output:\n%s", rc, out);
+    assert_non_null(strstr(out, "l2update=9719"));
+    assert_non_null(strstr(out, "SKL-USD synced applied="));
+
+    /* the only snapshot is older than the stream: never synced -> exit 1 */
+    const char *ws = write_tmp("BINANCE.stale.ws",
+        "1.0: {\"e\":\"depthUpdate\",\"E\":1000,\"s\":\"STLUSDT\",\"U\":50,\"u\":60,\"b\":[],\"a\":[]}\n");
+    const char *http = write_tmp("BINANCE.stale.http",
+        "https://api.binance.com/api/v3/depth?symbol=STLUSDT -> 2.0: {\"lastUpdateId\":10,\"bids\":[],\"asks\":[]}\n");
+    snprintf(args, sizeof args, "%s %s", ws, http);
+    rc = run_tickctl(args, out, sizeof out);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "STLUSDT unsynced applied=0"));
+    assert_non_null(strstr(out, "snapshots_unused=1"));
+    assert_non_null(strstr(out, "-> FAIL"));
+    assert_int_equal(run_tickctl("", out, sizeof out), 2);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -191,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_chunks_and_coinbase_requests),
         cmocka_unit_test(test_time_merge),
+        cmocka_unit_test(test_tickctl_verify),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
