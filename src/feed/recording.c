@@ -378,6 +378,7 @@ static int detect(const linefile_t *ws, rec_kind_t *kind)
     size_t l = nl ? (size_t)(nl - s) : n;
     if (l > 4096) l = 4096;
     if (s && find_str(s, l, "://")) {
+        if (find_str(s, l, "dstream.binance")) return TD_ENOENT; /* COIN-M: other contracts, not supported */
         if (find_str(s, l, "fstream.binance")) { *kind = REC_BINANCE_FUTURES; return TD_OK; }
         if (find_str(s, l, "binance")) { *kind = REC_BINANCE_SPOT; return TD_OK; }
         if (find_str(s, l, "coinbase")) { *kind = REC_COINBASE; return TD_OK; }
@@ -416,8 +417,11 @@ td_source_t *td_recording_open(const char *args, char *err, size_t errlen)
         if (map_file(&r->http, http_path, err, errlen) != TD_OK) goto fail;
         r->have_http = true;
     }
-    if (detect(&r->ws, &r->kind) != TD_OK) {
-        snprintf(err, errlen, "recording: cannot tell the exchange of %s (no known URL on line 1 or file name)",
+    int drc = detect(&r->ws, &r->kind);
+    if (drc != TD_OK) {
+        snprintf(err, errlen, drc == TD_ENOENT ? "recording: %s is Binance COIN-M futures, which is not supported"
+                                               : "recording: cannot tell the exchange of %s (no known URL on line 1 "
+                                                 "or file name)",
                  ws_path);
         goto fail;
     }

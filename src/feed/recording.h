@@ -8,7 +8,8 @@
  *   HTTP_FILE lines "<request URL> -> <recv unix secs>: <JSON body>" (Binance /depth snapshots; other
  *             URLs, such as Coinbase /products, and non-URL lines are skipped).
  * The exchange comes from the URL on line 1 (stream.binance.* = BINANCE, fstream.binance.* =
- * BINANCE_FUTURES, *coinbase* = COINBASE), else from the file name.
+ * BINANCE_FUTURES, *coinbase* = COINBASE; dstream.binance.*, COIN-M futures, is refused), else from the
+ * file name (BINANCE_FUTURES*, BINANCE*, COINBASE*).
  *
  * Time: the two files are merged by receive time; a snapshot becomes available to the sync state machine
  * at its receive time (it is offered before any frame received at or after it), so the replay sees what
@@ -16,8 +17,9 @@
  * Gaps: on a broken depth chain the symbol waits for the next snapshot of that symbol in the HTTP file;
  * if there is none, it stays stale and td_recording_symbols() reports it.
  *
- * Bad lines (no timestamp, bad JSON, a rejected message) are counted in stats.bad and logged, at most a
- * few per second, with file:line; they are never fatal. stats.messages counts frames and snapshots.
+ * Bad lines (no timestamp, bad JSON, a rejected message, a message of an unknown type) are counted in
+ * stats.bad and logged, at most a few per second, with file:line; they are never fatal. stats.messages
+ * counts frames and snapshots. The HTTP file is read in file order (cryptofeed writes it in time order).
  *
  * Threading: like every source, one thread calls next(); the query functions below must be called from
  * that thread too (or after it stopped).
