@@ -179,7 +179,9 @@ static void emit(void *ctx, const td_event_t *ev)
         r->qcap = r->qcap ? r->qcap * 2 : 1024;
         r->q = td_realloc(r->q, r->qcap * sizeof *r->q);
     }
-    r->q[r->qlen++] = *ev;
+    td_event_t *q = &r->q[r->qlen++];
+    *q = *ev;
+    if (q->exch_ns == 0) q->exch_ns = q->recv_ns; /* see recording.h: replays pace by exch_ns */
     atomic_fetch_add_explicit(&r->base.stats.events, 1, memory_order_relaxed);
     /* stale[sym]: 0 never seen, 1 gap open, 2 whole */
     if (ev->type == TD_EV_GAP) {

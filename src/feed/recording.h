@@ -14,6 +14,9 @@
  * Time: the two files are merged by receive time; a snapshot becomes available to the sync state machine
  * at its receive time (it is offered before any frame received at or after it), so the replay sees what
  * the live handler would have seen. recv_ns of every event is the recorded receive time.
+ * exch_ns: messages that carry no exchange time (spot bookTicker, spot REST snapshots, Coinbase legacy
+ * snapshots) get their receive time instead, so that a replay paced by exchange time (--speed N) never
+ * sees a 0 in the middle of 2021 timestamps. Live handlers leave such events at 0.
  * Gaps: on a broken depth chain the symbol waits for the next snapshot of that symbol in the HTTP file;
  * if there is none, it stays stale and td_recording_symbols() reports it.
  *

@@ -514,6 +514,8 @@ static void test_golden_spot(void **state)
     assert_string_equal(nkn->state, "live");
     /* recv_ns is the recorded receive time; events are in receive order */
     for (size_t i = 1; i < log.n; i++) TD_CHECK(log.ev[i].recv_ns >= log.ev[i - 1].recv_ns, "event %zu", i);
+    /* no exchange time (spot bookTicker, spot snapshots): the receive time stands in, never 0 */
+    for (size_t i = 0; i < log.n; i++) TD_CHECK(log.ev[i].exch_ns > 1600000000000000000LL, "event %zu exch_ns", i);
     assert_int_equal(log.n, atomic_load(&src->stats.events));
     td_source_destroy(src);
     td_free(log.ev);
