@@ -24,6 +24,8 @@
  *     symbol is live is ignored (counted). An event with u <= the last applied u is a duplicate and is
  *     dropped (counted), not a gap.
  *
+ * Events replayed from the buffer after a snapshot keep their own recv_ns (when their bytes arrived), so
+ * they can be earlier than the snapshot events just before them.
  * Event fields: exch_ns = T (transaction time, futures depth / trades) when present, else E, in ms * 1e6;
  * src_seq = u for depth and bookTicker, the aggregate id a for aggTrade, t for trade, L for snapshot
  * events. Trade side = aggressor: "m": true means the buyer was the maker, so the aggressor sold (TD_ASK).
