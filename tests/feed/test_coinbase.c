@@ -311,12 +311,57 @@ static void test_golden_recording(void **state)
     td_free(log.ev);
 }
 
+/* An Advanced Trade recording through the recording source: a skipped sequence_num makes every product
+ * stale (GAP with sym 0, counted once in stats.gaps); a snapshot repairs the product it covers. */
+static void test_advanced_trade_recording(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/td_cb_at_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    char upd[1024];
+    fprintf(f, "wss://advanced-trade-ws.coinbase.com <-> 1.0\n");
+    fprintf(f, "wss://advanced-trade-ws.coinbase.com <- 1.1: {\"type\":\"subscribe\",\"channel\":\"level2\"}\n");
+    fprintf(f, "2.0: %s\n", AT_SNAP);
+    snprintf(upd, sizeof upd, AT_UPDATE_FMT, 1);
+    fprintf(f, "3.0: %s\n", upd);
+    snprintf(upd, sizeof upd, AT_UPDATE_FMT, 3); /* 2 lost */
+    fprintf(f, "4.0: %s\n", upd);
+    fclose(f);
+
+    char err[256];
+    td_source_t *src = td_recording_open(path, err, sizeof err);
+    if (!src) fail_msg("%s", err);
+    evlog_t log = { 0 };
+    td_event_t evs[8];
+    int n;
+    while ((n = src->next(src, evs, 8)) > 0)
+        for (int i = 0; i < n; i++) collect(&log, &evs[i]);
+    assert_int_equal(n, TD_EOF);
+    assert_int_equal(td_recording_count(src, "l2_data"), 3);
+    assert_int_equal(td_recording_count(src, "sent"), 1);
+    assert_int_equal(atomic_load(&src->stats.gaps), 1);
+    assert_int_equal(atomic_load(&src->stats.bad), 0);
+    assert_int_equal(count_type(&log, TD_EV_GAP), 1);
+    /* snapshot (5) + update (2) + GAP; the update after the gap is dropped */
+    assert_int_equal(log.n, 8);
+    td_recording_sym_t rep;
+    assert_int_equal(td_recording_symbols(src, &rep, 1), 1);
+    assert_true(rep.stale && !rep.synced && rep.gaps == 1 && rep.applied == 1 && rep.dropped == 1);
+    assert_string_equal(rep.state, "stale");
+    td_source_destroy(src);
+    unlink(path);
+    td_free(log.ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_legacy_messages),
         cmocka_unit_test(test_advanced_trade),
         cmocka_unit_test(test_golden_recording),
+        cmocka_unit_test(test_advanced_trade_recording),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
