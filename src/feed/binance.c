@@ -23,6 +23,7 @@ struct td_bn_parser {
     td_json_t json;
     td_bn_level_t *bids, *asks;
     size_t capb, capa;
+    td_sym_cache_t syms;
     char err[160];
 };
 
@@ -138,12 +139,9 @@ static int get_dec(td_bn_parser_t *p, int tok, const char *what, int min_sign, i
 
 static int get_sym(td_bn_parser_t *p, int tok, uint32_t *out)
 {
-    char name[TD_SYM_NAME_MAX + 1];
     if (tok < 0) return fail(p, "missing \"s\"");
-    int n = td_json_str_copy(&p->json, tok, name, sizeof name);
-    if (n <= 0) return fail(p, "bad symbol");
-    uint32_t id = td_sym_intern(name, (size_t)n);
-    if (!id) return fail(p, "symbol rejected (characters or table full)");
+    uint32_t id = td_json_sym(&p->json, tok, &p->syms);
+    if (!id) return fail(p, "bad symbol (not a string, characters, length, or table full)");
     *out = id;
     return TD_OK;
 }

@@ -37,6 +37,7 @@ struct td_cb_feed {
     bool have_seqnum;
     uint64_t next_seqnum;
     uint64_t gaps;
+    td_sym_cache_t syms;
     char err[160];
 };
 
@@ -121,13 +122,10 @@ static td_event_t *stage(td_cb_feed_t *f, uint8_t type, uint32_t sym, int64_t ex
 
 static int get_sym(td_cb_feed_t *f, int obj, uint32_t *out)
 {
-    char name[TD_SYM_NAME_MAX + 1];
     int tok = td_json_find(&f->json, obj, "product_id");
     if (tok < 0) return fail(f, "missing product_id");
-    int n = td_json_str_copy(&f->json, tok, name, sizeof name);
-    if (n <= 0) return fail(f, "bad product_id");
-    uint32_t id = td_sym_intern(name, (size_t)n);
-    if (!id) return fail(f, "product_id rejected");
+    uint32_t id = td_json_sym(&f->json, tok, &f->syms);
+    if (!id) return fail(f, "bad product_id (not a string, characters, length, or table full)");
     *out = id;
     return TD_OK;
 }

@@ -21,6 +21,7 @@
 
 #include "core/common.h"
 #include "core/decimal.h"
+#include "core/symbols.h"
 
 static_assert(sizeof(td_json_tok_t) == sizeof(jsmntok_t), "td_json_tok_t must mirror jsmntok_t");
 static_assert(offsetof(td_json_tok_t, start) == offsetof(jsmntok_t, start), "layout");
@@ -313,6 +314,30 @@ int td_json_bool(const td_json_t *j, int i, bool *out)
     if (len == 4 && !memcmp(s, "true", 4)) { *out = true; return TD_OK; }
     if (len == 5 && !memcmp(s, "false", 5)) { *out = false; return TD_OK; }
     return TD_EPROTO;
+}
+
+uint32_t td_json_sym(const td_json_t *j, int i, td_sym_cache_t *cache)
+{
+    const char *s;
+    size_t len;
+    if (td_json_str(j, i, &s, &len) != TD_OK || len == 0) return 0;
+    unsigned h = 0;
+    if (cache && len <= sizeof cache->slot[0].raw) {
+        h = ((unsigned)len * 31u + (uint8_t)s[0] * 7u + (uint8_t)s[len - 1] + (uint8_t)s[len / 2] * 3u) %
+            TD_SYM_CACHE_SLOTS;
+        if (cache->slot[h].len == len && cache->slot[h].id && !memcmp(cache->slot[h].raw, s, len))
+            return cache->slot[h].id;
+    }
+    char name[TD_SYM_NAME_MAX + 1];
+    int n = td_json_str_copy(j, i, name, sizeof name);
+    if (n <= 0) return 0;
+    uint32_t id = td_sym_intern(name, (size_t)n);
+    if (id && cache && len <= sizeof cache->slot[0].raw) {
+        cache->slot[h].id = id;
+        cache->slot[h].len = (uint8_t)len;
+        memcpy(cache->slot[h].raw, s, len);
+    }
+    return id;
 }
 
 int td_parse_unix_secs_ns(const char *s, size_t len, int64_t *out_ns)

@@ -109,6 +109,16 @@ int td_json_i64(const td_json_t *j, int i, int64_t *out);
 /* true / false (bare only). */
 int td_json_bool(const td_json_t *j, int i, bool *out);
 
+/* Symbol interning through a small cache of raw spellings: a feed sends the same few names over and over,
+ * and td_sym_intern() normalizes and hashes each time. Ids are never freed, so cached ids stay valid. */
+#define TD_SYM_CACHE_SLOTS 32
+typedef struct td_sym_cache {
+    struct { uint32_t id; uint8_t len; char raw[31]; } slot[TD_SYM_CACHE_SLOTS];
+} td_sym_cache_t;
+/* The id of the symbol in string token i (unescaped, interned): 0 if it is not a string or the registry
+ * rejects it (bad characters, too long, table full). cache may be NULL. */
+uint32_t td_json_sym(const td_json_t *j, int i, td_sym_cache_t *cache);
+
 /* "1633998512.0633569" (Unix seconds with up to 9 decimals) to ns since the epoch, exactly. */
 int td_parse_unix_secs_ns(const char *s, size_t len, int64_t *out_ns);
 /* RFC 3339 UTC time "2021-04-17T16:43:37.075687Z" (fraction optional, up to 9 digits used, 'Z' or
