@@ -7,6 +7,8 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev   # toolchain; clang + rt for libFuzzer
   libzstd-dev                                                 # block compression in the store
   libcmocka-dev                                               # unit tests
+  libssl-dev                                                  # libcrypto: SHA-1/base64 (WebSocket handshake)
+  python3-websockets                                          # a real WebSocket client in tests/net
   libjsmn-dev                                                 # JSON tokenizer for the exchange feeds (header-only)
   python3                                                     # end-to-end test drivers
 )
