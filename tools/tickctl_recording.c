@@ -3,10 +3,9 @@
  * through the recording source (the same parsers and book sync as the live feeds) and reports, per symbol,
  * whether its book synced, how many depth messages were applied, and every gap and resync.
  *
- * It also rebuilds each book from the events alone and checks it is never crossed (best bid >= best ask)
- * between messages, nor after a snapshot: a wrong sync shows up as a crossed book sooner or later.
- * Books are held in a small private price map (sorted arrays; see below) because src/book's td_lbook_t
- * was not on this branch when this was written; the verification does not depend on which is used.
+ * It also rebuilds each book from the events alone in a td_lbook_t (src/book) and checks it is never
+ * crossed (best bid >= best ask) between messages, nor after a snapshot: a wrong sync shows up as a crossed
+ * book sooner or later. The sync counting comes from the recording source and does not need the books.
  *
  * Exit status: 0 when every symbol synced and ends whole (gaps that were repaired by a later snapshot are
  * reported but accepted); 1 when a symbol is stale (a gap nothing repaired), never synced, or a book was
@@ -22,57 +21,23 @@
 #include "core/common.h"
 #include "core/decimal.h"
 #include "core/event.h"
+#include "book/book.h"
 #include "core/symbols.h"
 #include "feed/recording.h"
 #include "tickctl.h"
 
-/* ---- a tiny price map: one sorted array of levels per side, best at the end ---- */
-typedef struct pm_level { int64_t price, qty; } pm_level_t;
-typedef struct pm_side { pm_level_t *lv; size_t n, cap; bool bids; } pm_side_t;
-typedef struct pbook {
-    pm_side_t side[2];
-    bool used;
+/* One price-level book per symbol (a recording is one exchange), rebuilt from the events alone. */
+typedef struct vbook {
+    td_lbook_t *book;
     bool crossed_reported;
     uint64_t crossed;     /* checks that found best bid >= best ask */
-} pbook_t;
-
-/* Bids ascending and asks descending, so the best level of both sides is the last element. */
-static bool pm_before(const pm_side_t *s, int64_t a, int64_t b) { return s->bids ? a < b : a > b; }
-
-static size_t pm_find(const pm_side_t *s, int64_t price)
-{
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (pm_before(s, s->lv[mid].price, price)) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-static void pm_set(pm_side_t *s, int64_t price, int64_t qty)
-{
-    size_t i = pm_find(s, price);
-    bool found = i < s->n && s->lv[i].price == price;
-    if (qty == 0) {
-        if (found) { memmove(s->lv + i, s->lv + i + 1, (s->n - i - 1) * sizeof *s->lv); s->n--; }
-        return;
-    }
-    if (found) { s->lv[i].qty = qty; return; }
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 64;
-        s->lv = td_realloc(s->lv, s->cap * sizeof *s->lv);
-    }
-    memmove(s->lv + i + 1, s->lv + i, (s->n - i) * sizeof *s->lv);
-    s->lv[i].price = price;
-    s->lv[i].qty = qty;
-    s->n++;
-}
-
-static const pm_level_t *pm_best(const pm_side_t *s) { return s->n ? &s->lv[s->n - 1] : NULL; }
+    uint64_t bad_ops;     /* set/del the book refused (bad price or qty): would mean a parser bug */
+    bool have_quote;      /* the last BBO-feed quote (bookTicker / ticker), printed next to the book's */
+    int64_t quote_bid, quote_ask;
+} vbook_t;
 
 typedef struct verify {
-    pbook_t *books;  /* by symbol id */
+    vbook_t *books;  /* by symbol id */
     size_t nbooks;
     uint32_t last_sym;
     int64_t last_recv;
@@ -80,7 +45,7 @@ typedef struct verify {
     uint64_t crossed_total;
 } verify_t;
 
-static pbook_t *book_of(verify_t *v, uint32_t sym)
+static vbook_t *book_of(verify_t *v, uint32_t sym)
 {
     if (sym >= v->nbooks) {
         size_t n = v->nbooks ? v->nbooks : 64;
@@ -89,27 +54,24 @@ static pbook_t *book_of(verify_t *v, uint32_t sym)
         memset(v->books + v->nbooks, 0, (n - v->nbooks) * sizeof *v->books);
         v->nbooks = n;
     }
-    pbook_t *b = &v->books[sym];
-    if (!b->used) {
-        b->used = true;
-        b->side[TD_BID].bids = true;
-        b->side[TD_ASK].bids = false;
-    }
+    vbook_t *b = &v->books[sym];
+    if (!b->book) b->book = td_lbook_create();
     return b;
 }
 
 static void check_crossed(verify_t *v, uint32_t sym)
 {
-    if (!sym || sym >= v->nbooks || !v->books[sym].used) return;
-    pbook_t *b = &v->books[sym];
-    const pm_level_t *bid = pm_best(&b->side[TD_BID]), *ask = pm_best(&b->side[TD_ASK]);
-    if (bid && ask && bid->price >= ask->price) {
+    if (!sym || sym >= v->nbooks || !v->books[sym].book) return;
+    vbook_t *b = &v->books[sym];
+    td_level_t bid, ask;
+    if (td_lbook_best(b->book, TD_BID, &bid) == TD_OK && td_lbook_best(b->book, TD_ASK, &ask) == TD_OK &&
+        bid.price >= ask.price) {
         b->crossed++;
         v->crossed_total++;
         if (!b->crossed_reported) {
             char pb[TD_DEC_BUFSZ], pa[TD_DEC_BUFSZ];
-            td_dec_fmt(bid->price, pb);
-            td_dec_fmt(ask->price, pa);
+            td_dec_fmt(bid.price, pb);
+            td_dec_fmt(ask.price, pa);
             fprintf(stderr, "recording-verify: %s book crossed: bid %s >= ask %s (src_seq %" PRIu64 ")\n",
                     td_sym_name(sym), pb, pa, v->last_seq);
             b->crossed_reported = true;
@@ -117,26 +79,40 @@ static void check_crossed(verify_t *v, uint32_t sym)
     }
 }
 
-/* Applies one event; checks the previous message's book when a new message starts. */
+/* Applies one event; checks the previous message's book when a new message starts (the levels of one
+ * message may cross for a moment while it is being applied; between messages they must not). */
 static void verify_event(verify_t *v, const td_event_t *ev)
 {
     bool book_ev = ev->type == TD_EV_LEVEL_SET || ev->type == TD_EV_LEVEL_DEL || ev->type == TD_EV_BOOK_CLEAR ||
                    ev->type == TD_EV_RESYNC;
-    if (!book_ev) return;
+    if (ev->type == TD_EV_QUOTE && ev->sym) {
+        vbook_t *b = book_of(v, ev->sym);
+        b->have_quote = true;
+        b->quote_bid = ev->u.quote.bid_px;
+        b->quote_ask = ev->u.quote.ask_px;
+        return;
+    }
+    if (!book_ev || !ev->sym) return;
     if (v->last_sym && (ev->sym != v->last_sym || ev->recv_ns != v->last_recv || ev->src_seq != v->last_seq))
         check_crossed(v, v->last_sym);
-    pbook_t *b = book_of(v, ev->sym);
+    vbook_t *b = book_of(v, ev->sym);
+    int rc = TD_OK;
     switch (ev->type) {
     case TD_EV_BOOK_CLEAR:
-        b->side[TD_BID].n = b->side[TD_ASK].n = 0;
+        td_lbook_clear(b->book);
         break;
     case TD_EV_LEVEL_SET:
+        rc = td_lbook_set(b->book, ev->side, ev->u.level.price, ev->u.level.qty);
+        break;
     case TD_EV_LEVEL_DEL:
-        if (ev->side <= TD_ASK) pm_set(&b->side[ev->side], ev->u.level.price, ev->type == TD_EV_LEVEL_SET ? ev->u.level.qty : 0);
+        /* deleting a level we do not hold is normal: it was outside the snapshot's 1000-level window */
+        rc = td_lbook_del(b->book, ev->side, ev->u.level.price);
+        if (rc == TD_ENOENT) rc = TD_OK;
         break;
     default:
         break;
     }
+    if (rc != TD_OK) b->bad_ops++;
     v->last_sym = ev->sym;
     v->last_recv = ev->recv_ns;
     v->last_seq = ev->src_seq;
@@ -146,8 +122,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tickctl recording-verify WS_FILE [HTTP_FILE]\n"
                "  Replays a cryptofeed raw recording (Binance spot/futures, Coinbase) and prints one line per\n"
-               "  symbol: SYMBOL synced|stale|unsynced applied=N gaps=G ... Exit 1 on an unrepaired gap, a\n"
-               "  symbol that never synced, or a crossed book.\n");
+               "  symbol: SYMBOL synced|stale|unsynced applied=N gaps=G ... bid=PX x QTY ask=PX x QTY. Exit 1\n"
+               "  on an unrepaired gap, a symbol that never synced, or a crossed book.\n");
 }
 
 static int cmd_recording_verify(int argc, char **argv)
@@ -198,14 +174,21 @@ static int cmd_recording_verify(int argc, char **argv)
         if (r->snapshots_unused) printf(" snapshots_unused=%" PRIu64, r->snapshots_unused);
         if (r->buffered) printf(" buffered=%" PRIu64, r->buffered);
         if (r->seq_backwards) printf(" seq_backwards=%" PRIu64, r->seq_backwards);
-        if (r->sym < v.nbooks && v.books[r->sym].used) {
-            pbook_t *b = &v.books[r->sym];
-            const pm_level_t *bid = pm_best(&b->side[TD_BID]), *ask = pm_best(&b->side[TD_ASK]);
-            char pb[TD_DEC_BUFSZ] = "-", pa[TD_DEC_BUFSZ] = "-";
-            if (bid) td_dec_fmt(bid->price, pb);
-            if (ask) td_dec_fmt(ask->price, pa);
-            printf(" bid=%s ask=%s levels=%zu/%zu", pb, pa, b->side[TD_BID].n, b->side[TD_ASK].n);
+        if (r->sym < v.nbooks && v.books[r->sym].book) {
+            vbook_t *b = &v.books[r->sym];
+            td_level_t bid, ask;
+            char pb[TD_DEC_BUFSZ] = "-", qb[TD_DEC_BUFSZ] = "-", pa[TD_DEC_BUFSZ] = "-", qa[TD_DEC_BUFSZ] = "-";
+            if (td_lbook_best(b->book, TD_BID, &bid) == TD_OK) { td_dec_fmt(bid.price, pb); td_dec_fmt(bid.qty, qb); }
+            if (td_lbook_best(b->book, TD_ASK, &ask) == TD_OK) { td_dec_fmt(ask.price, pa); td_dec_fmt(ask.qty, qa); }
+            printf(" bid=%s x %s ask=%s x %s levels=%zu/%zu", pb, qb, pa, qa, td_lbook_nlevels(b->book, TD_BID),
+                   td_lbook_nlevels(b->book, TD_ASK));
+            if (b->have_quote) {
+                td_dec_fmt(b->quote_bid, pb);
+                td_dec_fmt(b->quote_ask, pa);
+                printf(" last_quote=%s/%s", pb, pa);
+            }
             if (b->crossed) { printf(" CROSSED=%" PRIu64, b->crossed); rc = 1; }
+            if (b->bad_ops) { printf(" BOOK_REFUSED=%" PRIu64, b->bad_ops); rc = 1; }
         }
         printf("\n");
     }
@@ -220,10 +203,7 @@ static int cmd_recording_verify(int argc, char **argv)
            (uint64_t)atomic_load(&src->stats.resyncs), (uint64_t)atomic_load(&src->stats.bad), v.crossed_total,
            rc ? "FAIL" : "OK");
 
-    for (size_t i = 0; i < v.nbooks; i++) {
-        td_free(v.books[i].side[0].lv);
-        td_free(v.books[i].side[1].lv);
-    }
+    for (size_t i = 0; i < v.nbooks; i++) td_lbook_destroy(v.books[i].book);
     td_free(v.books);
     td_source_destroy(src);
     return rc;
