@@ -55,6 +55,14 @@ static void test_open_errors(void **state)
 {
     (void)state;
     char err[256];
+    /* reachable through the --feed table */
+    static char spec[4200];
+    snprintf(spec, sizeof spec, "recording:%s", td_test_data_path("binance/BINANCE.ws.1.0"));
+    td_source_t *s = td_source_open(spec, err, sizeof err);
+    if (!s) fail_msg("%s", err);
+    assert_true(td_recording_is(s));
+    assert_string_equal(s->name, "recording:BINANCE.ws.1.0");
+    td_source_destroy(s);
     assert_null(td_recording_open("", err, sizeof err));
     assert_null(td_recording_open(NULL, err, sizeof err));
     assert_null(td_recording_open("/nonexistent/file.ws", err, sizeof err));
