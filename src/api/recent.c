@@ -143,7 +143,10 @@ size_t td_recent_ticks(const td_recent_t *r, uint32_t sym, int64_t from_ns, int6
         td_recent_tick_t t;
         slot_copy(g, i, &t);
         if (!slot_ok(g, i)) {
-            *complete = false; /* overwritten under us: older data is gone */
+            /* overwritten under us: everything read so far is older still, so drop it too (the answer
+             * stays one contiguous run, never a run with a hole) */
+            *complete = false;
+            n = 0;
             continue;
         }
         if (first) {
@@ -178,7 +181,10 @@ size_t td_recent_candles(const td_recent_t *r, uint32_t sym, td_interval_t iv, i
         td_candle_t c;
         slot_copy(g, i, &c);
         if (!slot_ok(g, i)) {
-            *complete = false; /* overwritten under us: older data is gone */
+            /* overwritten under us: everything read so far is older still, so drop it too (the answer
+             * stays one contiguous run, never a run with a hole) */
+            *complete = false;
+            n = 0;
             continue;
         }
         if (first) {

@@ -112,6 +112,10 @@ int td_rest_parse_query(td_slice_t query, td_rest_query_t *q, char *err, size_t 
                      sizeof val - 1);
             return TD_EPROTO;
         }
+        if (memchr(val, '\0', (size_t)vn)) {
+            snprintf(err, errlen, "%s: bad value (NUL byte)", key);
+            return TD_EPROTO;
+        }
         val[vn] = '\0';
         int rc = TD_OK;
         if (!strcmp(key, "interval")) {
