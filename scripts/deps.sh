@@ -10,6 +10,8 @@ PKGS=(
   libssl-dev                                                  # libcrypto: SHA-1/base64 (WebSocket handshake)
   python3-websockets                                          # a real WebSocket client in tests/net
   python3                                                     # end-to-end test drivers
+  curl                                                        # REST end-to-end test
+  redis-server nodejs                                         # peers in bench/bench_fanout
 )
 
 missing=()
@@ -18,6 +20,8 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# npm: Debian packages it apart from nodejs; NodeSource's nodejs bundles it (and conflicts with Debian's)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -88,7 +88,9 @@ static void status_line(const td_engine_t *e, const td_config_t *cfg, uint64_t *
  *   --out-cap BYTES         per-connection queued output before the slow-consumer policy (4 MiB)
  *   --slow-close-ms MS      a slow consumer still stuck this long is closed with 1008 (5000)
  *   --slow-conflate-ms MS   the conflation interval forced on a slow consumer (250)
- *   --max-subscriptions N   symbols per WebSocket connection (200) */
+ *   --max-subscriptions N   symbols per WebSocket connection (200)
+ *   --coalesce-us US        I/O threads drain the engine's ring at most this often (1000; 0: at every
+ *                           wakeup). Longer: more messages per write, fewer syscalls; adds up to US latency. */
 static int take_api_flags(int *argc, char **argv, td_api_config_t *acfg)
 {
     int out = 1;
@@ -97,9 +99,10 @@ static int take_api_flags(int *argc, char **argv, td_api_config_t *acfg)
         long long *dst = NULL;
         long long v;
         if (!strcmp(f, "--out-cap") || !strcmp(f, "--slow-close-ms") || !strcmp(f, "--slow-conflate-ms") ||
-            !strcmp(f, "--max-subscriptions")) {
+            !strcmp(f, "--max-subscriptions") || !strcmp(f, "--coalesce-us")) {
             char *end;
-            if (i + 1 >= *argc || (v = strtoll(argv[i + 1], &end, 10)) <= 0 || *end) {
+            if (i + 1 >= *argc || (v = strtoll(argv[i + 1], &end, 10)) < 0 || *end || end == argv[i + 1] ||
+                (v == 0 && strcmp(f, "--coalesce-us") != 0)) {
                 fprintf(stderr, "tickd: %s: expected a positive integer\n", f);
                 return -1;
             }
@@ -107,6 +110,7 @@ static int take_api_flags(int *argc, char **argv, td_api_config_t *acfg)
             if (!strcmp(f, "--out-cap")) acfg->out_cap = (size_t)*dst;
             else if (!strcmp(f, "--slow-close-ms")) acfg->slow_close_ms = *dst;
             else if (!strcmp(f, "--max-subscriptions")) acfg->max_subscriptions = (size_t)*dst;
+            else if (!strcmp(f, "--coalesce-us")) acfg->coalesce_us = *dst;
             else acfg->slow_conflate_ms = *dst;
             i++;
             continue;
@@ -124,6 +128,7 @@ int main(int argc, char **argv)
     char err[512];
     td_api_config_t acfg;
     memset(&acfg, 0, sizeof acfg);
+    acfg.coalesce_us = 1000;
     if (take_api_flags(&argc, argv, &acfg) != 0) return 2;
     td_config_defaults(&cfg);
     int rc = td_config_parse_args(&cfg, argc, argv, err, sizeof err);

@@ -33,6 +33,7 @@ typedef struct td_api_config {
     int64_t slow_close_ms;    /* a slow consumer still stuck this long after conflation is closed 1008 (5000) */
     int64_t slow_conflate_ms; /* conflation interval forced on a slow consumer (250) */
     size_t max_subscriptions; /* symbols per connection (200) */
+    int64_t coalesce_us;      /* an I/O thread drains the ring at most this often (0: on every wakeup) */
     td_source_t *sources[TD_API_MAX_SOURCES]; /* for per-feed metrics (not owned) */
     int nsources;
 } td_api_config_t;
