@@ -30,6 +30,8 @@ typedef struct api_counters {
     _Atomic uint64_t records_in;         /* out records read from the ring */
     _Atomic uint64_t lapped;             /* records lost to ring overruns (clients resynced) */
     _Atomic uint64_t resyncs;            /* subscriptions re-snapshotted after a lap */
+    _Atomic uint64_t catchup_drains;     /* drains done in catch-up mode (thread far behind) */
+    _Atomic uint64_t catchup_skipped;    /* records superseded within a catch-up drain */
     _Atomic uint64_t conflated_msgs;     /* updates replaced by a newer one before sending */
     _Atomic uint64_t slow_conflated;     /* clients switched to conflation by the slow-consumer policy */
     _Atomic uint64_t slow_closed;        /* clients closed 1008 for staying stuck */

@@ -606,6 +606,8 @@ void api_metrics(td_api_t *a, td_jb_t *b)
         { "tickd_out_records_read_total", "counter", "engine out records read by I/O threads", SUMF(records_in) },
         { "tickd_ring_lapped_records_total", "counter", "out records lost by lapped I/O threads (clients resynced)", SUMF(lapped) },
         { "tickd_ring_resyncs_total", "counter", "subscriptions re-snapshotted after a lap", SUMF(resyncs) },
+        { "tickd_catchup_drains_total", "counter", "ring drains in catch-up mode (an I/O thread far behind)", SUMF(catchup_drains) },
+        { "tickd_catchup_skipped_records_total", "counter", "records superseded by a newer one within a catch-up drain", SUMF(catchup_skipped) },
         { "tickd_ring_lag_records", "gauge", "out records not yet read by the I/O threads (sum)", SUMF(ring_lag) },
         { "tickd_batch_bytes", "gauge", "bytes waiting in batching windows", SUMF(batch_bytes) },
         { "tickd_io_wakeups_total", "counter", "engine wakeups of I/O threads", SUMF(wakes) },

@@ -47,6 +47,8 @@
 #include "core/symbols.h"
 
 #define MAX_RECORDS_PER_TURN 8192
+#define CATCHUP_LAG 16384    /* records behind the engine that switch a drain to catch-up mode */
+#define CATCHUP_MAX 16384    /* records read per catch-up drain */
 #define BATCH_MAX (256u << 10)
 #define DUE_TICK_NS (5 * TD_NS_PER_MS)
 #define TIER_DEFAULT_INTERVAL_MS 1000
@@ -99,6 +101,9 @@ typedef struct tsym {
     subref_t *subs;
     uint32_t nsubs, cap;
     uint32_t chcount[6];   /* subscribers per channel bit: records nobody here wants are skipped */
+    int64_t closed_time[TD_IV_COUNT];   /* newest closed candle delivered, per interval */
+    int64_t open_time[TD_IV_COUNT];     /* open candle last pushed: time and trade count */
+    uint64_t open_count[TD_IV_COUNT];
 } tsym_t;
 
 struct api_stream {
@@ -117,7 +122,13 @@ struct api_stream {
     client_t *due_head;
     td_timer_t due_timer;
     td_timer_t drain_timer;  /* coalescing: brings the loop back to drain */
+    bool catchup;            /* delivering a catch-up drain: frames carry the conflated flag */
+    td_out_t *cu_buf;        /* catch-up: records of one drain (CATCHUP_MAX), allocated at first use */
+    uint8_t *cu_seen;        /* catch-up: per symbol, kinds already kept (walking backwards) */
+    uint32_t *cu_touched;
     int64_t next_drain_ns;
+    td_timer_t candle_timer;  /* pushes open-candle updates while anyone here has a candle channel */
+    uint32_t candle_subs;
     int64_t now_real;
 };
 
@@ -292,9 +303,15 @@ static tsym_t *tsym_get(api_stream_t *st, uint32_t sym)
 }
 
 /* Changes a subscription's channels, keeping the symbol's per-channel counts. */
+static void candle_timer_cb(td_loop_t *loop, void *arg);
+#define CANDLE_PUSH_MS 250
+
 static void sub_set_mask(api_stream_t *st, sub_t *s, uint16_t mask)
 {
     tsym_t *ts = st->syms[s->sym];
+    if ((mask & CH_CANDLE) && !(s->chmask & CH_CANDLE) && st->candle_subs++ == 0)
+        td_timer_start(td_server_loop(st->a->srv, st->t->index), &st->candle_timer, CANDLE_PUSH_MS * TD_NS_PER_MS);
+    if (!(mask & CH_CANDLE) && (s->chmask & CH_CANDLE)) st->candle_subs--;
     for (int b = 0; b < 6; b++) {
         if (s->chmask & (1u << b)) ts->chcount[b]--;
         if (mask & (1u << b)) ts->chcount[b]++;
@@ -519,7 +536,7 @@ static void deliver(client_t *cl, sub_t *s, const td_out_t *o, int kind)
         return;
     }
     if (s->npend) flush_pending(cl, s);
-    td_nbuf_t *f = frame_get(st, o, kind, cl->enc, conflating(cl) ? 1 : 0, s->depth);
+    td_nbuf_t *f = frame_get(st, o, kind, cl->enc, conflating(cl) || st->catchup ? 1 : 0, s->depth);
     if (!f) return;
     int rc = send_frame(cl, f);
     if (rc == TD_ENOBUFS && kind < NK && cl->forced) {
@@ -529,9 +546,9 @@ static void deliver(client_t *cl, sub_t *s, const td_out_t *o, int kind)
     s->last_seq = o->seq;
 }
 
-static void fan_out(api_stream_t *st, const td_out_t *o)
+/* The thread's view of the symbol (for subscribe-time snapshots) follows every record, delivered or not. */
+static tsym_t *note_record(api_stream_t *st, const td_out_t *o)
 {
-    if (o->sym == 0 || o->sym > TD_SYM_MAX) return;
     tsym_t *ts = tsym_get(st, o->sym);
     ts->seen_seq = o->seq;
     if (o->type == TD_OUT_TRADE) {
@@ -540,7 +557,16 @@ static void fan_out(api_stream_t *st, const td_out_t *o)
     } else if (o->type == TD_OUT_NBBO) {
         ts->last_nbbo = *o;
         ts->has_nbbo = true;
+    } else if (o->type == TD_OUT_CANDLE && o->aux < TD_IV_COUNT && o->u.candle.time > ts->closed_time[o->aux]) {
+        ts->closed_time[o->aux] = o->u.candle.time;
     }
+    return ts;
+}
+
+static void fan_out(api_stream_t *st, const td_out_t *o)
+{
+    if (o->sym == 0 || o->sym > TD_SYM_MAX) return;
+    tsym_t *ts = note_record(st, o);
     if (!ts->nsubs) return;
     int kinds[2], nk = 0;
     const uint32_t *cc = ts->chcount; /* bit index: tick 0, nbbo 1, trade 2, candle 3, book 4 */
@@ -571,6 +597,57 @@ static void fan_out(api_stream_t *st, const td_out_t *o)
     }
     if (delivered && o->recv_ns) td_lat_record(&st->t->latency, st->now_real - o->recv_ns, delivered);
     frames_release(st);
+}
+
+/* ---- open-candle updates ---- */
+
+/* Every CANDLE_PUSH_MS, the open candle of each (symbol, interval) someone here follows, if it changed,
+ * from the engine's snapshot: encoded and framed once, sent to every follower. Its seq is the newest this
+ * thread has read for the symbol (never below what a follower got); a window already delivered closed is
+ * never sent again as open. */
+static void candle_timer_cb(td_loop_t *loop, void *arg)
+{
+    api_stream_t *st = arg;
+    if (!st->candle_subs) return;
+    uint32_t nsym = td_sym_count();
+    for (uint32_t sym = 1; sym <= nsym && sym <= TD_SYM_MAX; sym++) {
+        tsym_t *ts = st->syms[sym];
+        if (!ts || !ts->chcount[3]) continue;
+        uint8_t want = 0;
+        for (uint32_t i = 0; i < ts->nsubs; i++) {
+            const sub_t *s = &ts->subs[i].cl->subs[ts->subs[i].slot];
+            if (s->chmask & CH_CANDLE) want |= s->ivmask;
+        }
+        td_sym_snap_t snap;
+        if (!want || !td_engine_snapshot(st->a->eng, sym, &snap)) continue;
+        uint64_t seq = snap.seq > ts->seen_seq ? snap.seq : ts->seen_seq;
+        for (int iv = 0; iv < TD_IV_COUNT; iv++) {
+            const td_candle_t *c = &snap.candles[iv];
+            if (!(want & (1u << iv)) || !(snap.candle_mask & (1u << iv))) continue;
+            if (c->time <= ts->closed_time[iv]) continue;
+            if (c->time == ts->open_time[iv] && c->trade_count == ts->open_count[iv]) continue;
+            ts->open_time[iv] = c->time;
+            ts->open_count[iv] = c->trade_count;
+            td_nbuf_t *fr[2] = { NULL, NULL };
+            for (uint32_t i = 0; i < ts->nsubs; i++) {
+                client_t *cl = ts->subs[i].cl;
+                sub_t *s = &cl->subs[ts->subs[i].slot];
+                if (!(s->chmask & CH_CANDLE) || !(s->ivmask & (1u << iv)) || seq < s->last_seq) continue;
+                if (!fr[cl->enc]) {
+                    td_jb_reset(&st->enc);
+                    td_enc_candle(&st->enc, cl->enc, sym, (td_interval_t)iv, c, false, seq, 0);
+                    if (st->enc.err) continue;
+                    fr[cl->enc] = td_ws_frame_nbuf(cl->enc == TD_ENC_JSON ? TD_WS_OP_TEXT : TD_WS_OP_BINARY,
+                                                   st->enc.p, st->enc.len);
+                }
+                if (s->npend) flush_pending(cl, s);
+                if (send_frame(cl, fr[cl->enc]) == 0) s->last_seq = seq;
+            }
+            td_nbuf_unref(fr[0]);
+            td_nbuf_unref(fr[1]);
+        }
+    }
+    if (st->candle_subs) td_timer_start(loop, &st->candle_timer, CANDLE_PUSH_MS * TD_NS_PER_MS);
 }
 
 /* ---- periodic flush: conflation intervals, batch windows, slow consumers ---- */
@@ -645,6 +722,61 @@ static void resync_client(td_conn_t *c, void *arg)
     }
 }
 
+static int conflatable_bit(uint8_t type)
+{
+    return type == TD_OUT_TRADE ? 1 : type == TD_OUT_NBBO ? 2 : type == TD_OUT_BOOK ? 4 : 0;
+}
+
+/* Catch-up drain (this thread is more than CATCHUP_LAG records behind: starved of CPU or overloaded):
+ * read up to CATCHUP_MAX records at once, deliver only the newest trade, NBBO and book record of each
+ * symbol among them (flagged conflated; the seq jump shows what was skipped) plus every closed candle and
+ * status record, in ring order. Work then scales with symbols, not with the backlog, so the thread gets
+ * back to real time instead of lapping and re-snapshotting every client. Returns records read. */
+static int drain_catchup(api_stream_t *st, bool *lapped)
+{
+    api_thread_t *t = st->t;
+    if (!st->cu_buf) {
+        st->cu_buf = td_malloc(CATCHUP_MAX * sizeof *st->cu_buf);
+        st->cu_seen = td_calloc(TD_SYM_MAX + 1, 1);
+        st->cu_touched = td_malloc(CATCHUP_MAX * sizeof *st->cu_touched);
+    }
+    int n = 0;
+    uint64_t lost;
+    while (n < CATCHUP_MAX) {
+        int rc = td_bcast_read(&st->rd, &st->cu_buf[n], &lost);
+        if (rc == TD_BCAST_EMPTY) break;
+        if (rc == TD_BCAST_LAPPED) {
+            CTR_ADD(t, lapped, lost);
+            *lapped = true;
+            continue;
+        }
+        n++;
+    }
+    /* backwards: keep the first (newest) record of each conflatable kind per symbol; type 0 = skip */
+    uint32_t ntouched = 0;
+    uint64_t skipped = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        td_out_t *o = &st->cu_buf[i];
+        int bit = conflatable_bit(o->type);
+        if (!bit || o->sym == 0 || o->sym > TD_SYM_MAX) continue;
+        if (!st->cu_seen[o->sym]) st->cu_touched[ntouched++] = o->sym;
+        if (st->cu_seen[o->sym] & bit) {
+            note_record(st, o); /* keep the caches right (older first is fine: the kept one comes later) */
+            o->type = 0;
+            skipped++;
+        } else {
+            st->cu_seen[o->sym] |= (uint8_t)bit;
+        }
+    }
+    for (uint32_t i = 0; i < ntouched; i++) st->cu_seen[st->cu_touched[i]] = 0;
+    st->catchup = true;
+    for (int i = 0; i < n; i++)
+        if (st->cu_buf[i].type) fan_out(st, &st->cu_buf[i]);
+    st->catchup = false;
+    CTR_ADD(t, catchup_skipped, skipped);
+    return n;
+}
+
 int api_turn(td_server_t *srv, int thread, void *user)
 {
     td_api_t *a = user;
@@ -666,6 +798,10 @@ int api_turn(td_server_t *srv, int thread, void *user)
     uint64_t lost;
     int n = 0;
     bool lapped = false;
+    if (td_bcast_position(a->ring) - st->rd.cursor > CATCHUP_LAG) {
+        n = drain_catchup(st, &lapped);
+        CTR_ADD(t, catchup_drains, 1);
+    }
     for (; n < MAX_RECORDS_PER_TURN; n++) {
         int rc = td_bcast_read(&st->rd, &o, &lost);
         if (rc == TD_BCAST_EMPTY) break;
@@ -683,7 +819,7 @@ int api_turn(td_server_t *srv, int thread, void *user)
     }
     CTR_ADD(t, records_in, (uint64_t)n);
     atomic_store_explicit(&t->ctr.ring_lag, td_bcast_position(a->ring) - st->rd.cursor, memory_order_relaxed);
-    return n == MAX_RECORDS_PER_TURN;
+    return td_bcast_position(a->ring) != st->rd.cursor; /* more to read: poll again */
 }
 
 void api_wake(td_server_t *srv, int thread, void *user)
@@ -710,6 +846,7 @@ static api_stream_t *stream_get(api_thread_t *t)
     st->cmsg = td_malloc(sizeof *st->cmsg);
     td_timer_init(&st->due_timer, due_timer_cb, st);
     td_timer_init(&st->drain_timer, drain_timer_cb, st);
+    td_timer_init(&st->candle_timer, candle_timer_cb, st);
     t->stream = st;
     return st;
 }
@@ -725,6 +862,9 @@ void api_stream_destroy(api_stream_t *st)
     td_free(st->syms);
     td_jb_free(&st->enc);
     td_free(st->cmsg);
+    td_free(st->cu_buf);
+    td_free(st->cu_seen);
+    td_free(st->cu_touched);
     td_free(st);
 }
 

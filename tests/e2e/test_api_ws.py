@@ -159,6 +159,28 @@ async def test_subscribe(port):
         ok("connection healthy after errors")
 
 
+async def test_candles(port):
+    async with websockets.connect("ws://127.0.0.1:%d/v1/prices" % port) as ws:
+        await ws.send(json.dumps({"action": "subscribe", "symbols": ["AAPL"], "channels": ["candle:1s"]}))
+        await until(ws, lambda x: x.get("type") == "subscribed")
+        closed, opened, seqs = {}, {}, []
+        while len(closed) < 2:
+            m = await recv_json(ws, 15)
+            check(m.get("type") == "candle", "candle channel sends only candles") if m.get("type") != "candle" else None
+            seqs.append(m["seq"])
+            if m["closed"]:
+                closed[m["time"]] = m
+            else:
+                if m["time"] in closed:
+                    bad("open candle %d after it closed" % m["time"])
+                opened.setdefault(m["time"], []).append(m["trade_count"])
+        check(any(len(v) >= 2 for v in opened.values()), "open candle updates while it fills: %s" % opened)
+        check(all(a <= b for a, b in zip(seqs, seqs[1:])), "candle seq never decreases")
+        for t, m in closed.items():
+            counts = opened.get(t, [])
+            check(all(c <= m["trade_count"] for c in counts), "updates of %d never exceed its close" % t)
+
+
 async def test_many_clients(port, n=20, per_client=300):
     url = "ws://127.0.0.1:%d/v1/prices" % port
 
@@ -413,6 +435,7 @@ async def test_too_many(port):
 
 async def main_async(port, port2):
     await test_subscribe(port)
+    await test_candles(port)
     await test_many_clients(port)
     await test_batching_and_tiers(port)
     await test_msgpack(port)
