@@ -11,6 +11,8 @@ PKGS=(
   python3-websockets                                          # a real WebSocket client in tests/net
   libjsmn-dev                                                 # JSON tokenizer for the exchange feeds (header-only)
   python3                                                     # end-to-end test drivers
+  curl                                                        # REST end-to-end test
+  redis-server nodejs                                         # peers in bench/bench_fanout
 )
 
 missing=()
@@ -19,6 +21,8 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# npm: Debian packages it apart from nodejs; NodeSource's nodejs bundles it (and conflicts with Debian's)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

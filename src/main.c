@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 #include "core/decimal.h"
 #include "core/log.h"
 #include "core/symbols.h"
+#include "api/api.h"
 #include "engine/engine.h"
 #include "feed/runner.h"
 #include "feed/source.h"
@@ -82,10 +84,52 @@ static void status_line(const td_engine_t *e, const td_config_t *cfg, uint64_t *
                 (unsigned long long)atomic_load(&st->live_orders), nbbo);
 }
 
+/* Serving flags that are not (yet) config settings: taken out of argv before td_config_parse_args.
+ *   --out-cap BYTES         per-connection queued output before the slow-consumer policy (4 MiB)
+ *   --slow-close-ms MS      a slow consumer still stuck this long is closed with 1008 (5000)
+ *   --slow-conflate-ms MS   the conflation interval forced on a slow consumer (250)
+ *   --max-subscriptions N   symbols per WebSocket connection (200)
+ *   --coalesce-us US        I/O threads drain the engine's ring at most this often (1000; 0: at every
+ *                           wakeup). Longer: more messages per write, fewer syscalls; adds up to US latency. */
+static int take_api_flags(int *argc, char **argv, td_api_config_t *acfg)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *f = argv[i];
+        long long *dst = NULL;
+        long long v;
+        if (!strcmp(f, "--out-cap") || !strcmp(f, "--slow-close-ms") || !strcmp(f, "--slow-conflate-ms") ||
+            !strcmp(f, "--max-subscriptions") || !strcmp(f, "--coalesce-us")) {
+            char *end;
+            if (i + 1 >= *argc || (v = strtoll(argv[i + 1], &end, 10)) < 0 || *end || end == argv[i + 1] ||
+                (v == 0 && strcmp(f, "--coalesce-us") != 0)) {
+                fprintf(stderr, "tickd: %s: expected a positive integer\n", f);
+                return -1;
+            }
+            dst = &v;
+            if (!strcmp(f, "--out-cap")) acfg->out_cap = (size_t)*dst;
+            else if (!strcmp(f, "--slow-close-ms")) acfg->slow_close_ms = *dst;
+            else if (!strcmp(f, "--max-subscriptions")) acfg->max_subscriptions = (size_t)*dst;
+            else if (!strcmp(f, "--coalesce-us")) acfg->coalesce_us = *dst;
+            else acfg->slow_conflate_ms = *dst;
+            i++;
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     td_config_t cfg;
     char err[512];
+    td_api_config_t acfg;
+    memset(&acfg, 0, sizeof acfg);
+    acfg.coalesce_us = 1000;
+    if (take_api_flags(&argc, argv, &acfg) != 0) return 2;
     td_config_defaults(&cfg);
     int rc = td_config_parse_args(&cfg, argc, argv, err, sizeof err);
     if (rc == 1) return 0;
@@ -107,7 +151,17 @@ int main(int argc, char **argv)
 
     bool all_live = true;
     for (int i = 0; i < cfg.nfeeds; i++) all_live &= is_live_kind(cfg.feeds[i]);
-    td_engine_config_t ecfg = { .wall_clock = all_live };
+    acfg.host = cfg.listen_host;
+    acfg.port = (uint16_t)cfg.listen_port;
+    acfg.threads = cfg.threads;
+    td_api_t *api = td_api_create(&acfg);
+    if (!api) {
+        fprintf(stderr, "tickd: --listen %s:%d: cannot serve there\n", cfg.listen_host, cfg.listen_port);
+        td_config_free(&cfg);
+        return 2;
+    }
+    td_engine_config_t ecfg = { .wall_clock = all_live, .emit = td_api_emit, .emit_ctx = api,
+                                  .batch_end = td_api_batch_end };
     td_engine_t *engine = td_engine_create(&ecfg);
 
     td_feed_runner_t *runners[TD_MAX_FEEDS];
@@ -118,9 +172,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "tickd: --feed %s: %s\n", cfg.feeds[i], err);
             for (int k = 0; k < nrunners; k++) td_feed_runner_destroy(runners[k]);
             td_engine_destroy(engine);
+            td_api_destroy(api);
             td_config_free(&cfg);
             return 2;
         }
+        td_api_add_source(api, src);
         runners[nrunners] = td_feed_runner_create(src, FEED_RING_EVENTS, cfg.speed);
         td_engine_add_input(engine, td_feed_runner_ring(runners[nrunners]));
         nrunners++;
@@ -135,6 +191,18 @@ int main(int argc, char **argv)
 
     td_log_info("tickd", "starting: role %s, %d feed(s), data dir %s, listen %s:%d", td_role_name(cfg.role),
                 nrunners, cfg.data_dir, cfg.listen_host, cfg.listen_port);
+    /* the API follows the engine's out records from the first one: start it before the engine */
+    rc = td_api_start(api, engine);
+    if (rc != 0) {
+        fprintf(stderr, "tickd: --listen %s:%d: %s\n", cfg.listen_host, cfg.listen_port, strerror(-rc));
+        for (int k = 0; k < nrunners; k++) td_feed_runner_destroy(runners[k]);
+        td_engine_destroy(engine);
+        td_api_destroy(api);
+        td_config_free(&cfg);
+        return 1;
+    }
+    td_log_info("tickd", "listening on http://%s:%u (REST /v1, WebSocket /v1/prices, /healthz, /metrics)",
+                cfg.listen_host, (unsigned)td_api_port(api));
     if (td_engine_start(engine) != TD_OK) {
         fprintf(stderr, "tickd: cannot start the engine thread\n");
         return 1;
@@ -156,12 +224,14 @@ int main(int argc, char **argv)
     td_log_info("tickd", "shutting down");
     for (int i = 0; i < nrunners; i++) td_feed_runner_stop(runners[i]);
     td_engine_stop(engine);
+    td_api_stop(api); /* WebSockets get 1001 and their queued output */
     const td_engine_stats_t *st = td_engine_stats(engine);
     td_log_info("tickd", "stopped: %llu events applied, %llu rejected, %llu out records",
                 (unsigned long long)atomic_load(&st->events), (unsigned long long)atomic_load(&st->rejected),
                 (unsigned long long)atomic_load(&st->outs));
     for (int i = 0; i < nrunners; i++) td_feed_runner_destroy(runners[i]);
     td_engine_destroy(engine);
+    td_api_destroy(api);
     td_config_free(&cfg);
     return 0;
 }
