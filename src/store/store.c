@@ -793,8 +793,20 @@ static void flush_all(td_store_t *s, bool force_sync)
         for (int iv = 0; iv < TD_IV_COUNT; iv++)
             if (b->candles[iv].n) cut_candles(s, sym, b, iv);
     }
+    /* oldest partition first: a symbol's records reach the disk in order across a midnight, so what a
+     * crash leaves is a prefix of each symbol's stream */
+    pw_t *order[MAX_PW];
+    int no = 0;
     for (int i = 0; i < MAX_PW; i++)
-        if (s->pws[i].used) pw_write_stage(s, &s->pws[i]);
+        if (s->pws[i].used) {
+            int j = no++;
+            while (j > 0 && (order[j - 1]->key > s->pws[i].key)) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = &s->pws[i];
+        }
+    for (int i = 0; i < no; i++) pw_write_stage(s, order[i]);
     s->staged = 0;
     write_states(s, force_sync, now);
     /* symbols whose state was not due stay in the active list for the next flush */
