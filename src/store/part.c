@@ -301,6 +301,18 @@ static void scan_tail(td_part_t *p)
     td_free(buf);
 }
 
+/* Does the data hold the block the index entry describes? (An index left from before a seal does not.) */
+static bool entry_matches(const td_part_t *p, const td_idx_entry_t *e)
+{
+    uint8_t hdr[TD_BLK_HDR];
+    if (pread(p->fd, hdr, sizeof hdr, (off_t)e->offset) != (ssize_t)sizeof hdr) return false;
+    td_blk_info_t info;
+    int rc = td_blk_parse_header(hdr, sizeof hdr, &info);
+    if (rc != TD_OK && rc != TD_EAGAIN) return false; /* EAGAIN: the header is whole, the block is longer */
+    return info.len == e->info.len && info.count == e->info.count && info.min_time == e->info.min_time &&
+           strcmp(info.sym, e->info.sym) == 0;
+}
+
 static void reset(td_part_t *p)
 {
     if (p->fd >= 0) close(p->fd);
@@ -327,7 +339,10 @@ int td_part_refresh(td_part_t *p)
     }
     if ((uint64_t)st.st_size == p->data_size && p->n) return TD_OK;
     p->data_size = (uint64_t)st.st_size;
+    bool fresh = p->idx_read == 0;
     int rc = load_index_file(p);
+    if (fresh && p->n && (rc == TD_OK || rc == TD_EAGAIN) && !entry_matches(p, &p->ent[0])) rc = TD_EPROTO;
+    if (fresh && p->n > 1 && (rc == TD_OK || rc == TD_EAGAIN) && !entry_matches(p, &p->ent[p->n - 1])) rc = TD_EPROTO;
     if (rc == TD_EPROTO || (rc != TD_OK && rc != TD_EAGAIN && rc != -ENOENT)) {
         /* an index that does not fit its data: forget it and scan the data */
         p->n = 0;
@@ -382,7 +397,8 @@ typedef struct symrun {
     uint64_t count;
 } symrun_t;
 
-int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_t block_events, bool *changed)
+int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_t block_events, bool *changed,
+                 pthread_mutex_t *rename_lock)
 {
     *changed = false;
     td_part_map_t m;
@@ -480,14 +496,21 @@ int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_
     td_blk_scratch_free(&out);
     if (rc == TD_OK && fdatasync(fd) != 0) rc = -errno;
     close(fd);
-    if (rc == TD_OK && rename(tmp, data_path) != 0) rc = -errno;
+    char itmp[TD_PART_PATH_MAX + 8];
+    snprintf(itmp, sizeof itmp, "%s.seal", idx_path);
+    if (rc == TD_OK) rc = td_part_write_index(itmp, nent, nn, true);
+    td_free(nent);
+    if (rc == TD_OK) {
+        if (rename_lock) pthread_mutex_lock(rename_lock);
+        if (rename(tmp, data_path) != 0) rc = -errno;
+        else if (rename(itmp, idx_path) != 0) rc = -errno;
+        if (rename_lock) pthread_mutex_unlock(rename_lock);
+    }
     if (rc != TD_OK) {
         unlink(tmp);
-        td_free(nent);
+        unlink(itmp);
         goto done;
     }
-    rc = td_part_write_index(idx_path, nent, nn, true);
-    td_free(nent);
     *changed = true;
 done:
     td_part_unmap(&m);

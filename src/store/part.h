@@ -6,6 +6,7 @@
 #ifndef TD_STORE_PART_H
 #define TD_STORE_PART_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -40,7 +41,10 @@ typedef struct td_part_recovery {
 int td_part_recover(const char *data_path, const char *idx_path, td_part_recovery_t *rep);
 int td_part_write_index(const char *idx_path, const td_idx_entry_t *ent, size_t n, bool do_fsync);
 /* Compacts the partition (see part.c); *changed says whether the files were rewritten. */
-int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_t block_events, bool *changed);
+/* rename_lock (may be NULL) is held around the two renames, so readers that refresh under it never see
+ * the new data with the old index. */
+int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_t block_events, bool *changed,
+                 pthread_mutex_t *rename_lock);
 
 /* A partition open for reading: its index in memory, refreshed as the file grows or is replaced. */
 typedef struct td_part {

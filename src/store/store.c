@@ -129,6 +129,8 @@ typedef struct state_ent {
 typedef struct keylist {
     int64_t *keys;
     size_t n;
+    uint64_t created_seen;  /* s->parts_created when listed */
+    int64_t listed_ns;
     struct timespec mtime[2]; /* hot, cold directory */
     bool valid;
 } keylist_t;
@@ -144,6 +146,7 @@ struct td_store {
     bool running;
     _Atomic bool stop;
     _Atomic uint64_t sync_req;
+    _Atomic uint64_t parts_created; /* bumped by the writer: in-process readers re-list their directories */
     /* writer state */
     symw_t **syms;
     uint32_t *active;
@@ -602,6 +605,7 @@ static pw_t *pw_get(td_store_t *s, int kind, int iv, int64_t key)
     if (!exists) w->isize = 0;
     w->used = true;
     w->created = !exists;
+    if (!exists) atomic_fetch_add_explicit(&s->parts_created, 1, memory_order_release);
     w->kind = (uint8_t)kind;
     w->iv = (uint8_t)iv;
     w->key = key;
@@ -774,7 +778,7 @@ static void seal_pending(td_store_t *s)
         char data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
         part_paths(s->dir, kind, iv, key, data, idx);
         bool changed = false;
-        int rc = td_part_seal(data, idx, s->opt.zstd_level, s->opt.block_events, &changed);
+        int rc = td_part_seal(data, idx, s->opt.zstd_level, s->opt.block_events, &changed, &s->mu);
         if (rc != TD_OK) td_log_error("store", "%s: sealing failed: %s", data, strerror(-rc));
         else if (changed) td_log_info("store", "%s: sealed", data);
     }
@@ -985,7 +989,11 @@ static keylist_t *keys_of(td_store_t *s, int kind, int iv)
         kind_dir(s->opt.cold_dir, kind, iv, d[1], sizeof d[1]);
         ndirs = 2;
     }
-    bool fresh = kl->valid;
+    /* directory mtimes are coarse (a clock tick): also re-list after a partition was created in this
+     * process, and at least every second for writers in other processes */
+    uint64_t created = atomic_load_explicit(&s->parts_created, memory_order_acquire);
+    int64_t now = td_mono_ns();
+    bool fresh = kl->valid && created == kl->created_seen && now - kl->listed_ns < TD_NS_PER_SEC;
     struct timespec mt[2] = { { 0, 0 }, { 0, 0 } };
     for (int i = 0; i < ndirs; i++) {
         struct stat st;
@@ -1017,6 +1025,8 @@ static keylist_t *keys_of(td_store_t *s, int kind, int iv)
         if (w == 0 || kl->keys[w - 1] != kl->keys[i]) kl->keys[w++] = kl->keys[i];
     kl->n = w;
     kl->valid = true;
+    kl->created_seen = created;
+    kl->listed_ns = now;
     return kl;
 }
 
