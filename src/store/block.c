@@ -250,6 +250,11 @@ int td_blk_parse_header(const uint8_t *b, size_t len, td_blk_info_t *h)
     return TD_OK;
 }
 
+void td_blk_seal(uint8_t *buf, uint32_t len)
+{
+    if (len >= TD_BLK_HDR) put32(buf + 8, block_crc(buf, len));
+}
+
 int td_blk_check(const uint8_t *buf, const td_blk_info_t *info)
 {
     return block_crc(buf, info->len) == get32(buf + 8) ? TD_OK : TD_EPROTO;

@@ -89,6 +89,9 @@ int td_blk_encode_candles(td_blk_scratch_t *s, const char *sym, td_interval_t iv
  * TD_EAGAIN if len is too short for the header or the whole block, TD_EPROTO for a bad header. Does not
  * check the checksum. */
 int td_blk_parse_header(const uint8_t *buf, size_t len, td_blk_info_t *info);
+/* Recomputes and stores the checksum of the whole block buf[0..len) (len >= TD_BLK_HDR): for tools and
+ * fuzzing, which need blocks that pass the checksum to reach the decoder. */
+void td_blk_seal(uint8_t *buf, uint32_t len);
 /* Verifies the checksum of a whole block buf[0..info->len). TD_OK or TD_EPROTO. */
 int td_blk_check(const uint8_t *buf, const td_blk_info_t *info);
 /* Checks and decodes a whole block into out (capacity max records). Symbols/exchanges are interned. Returns
