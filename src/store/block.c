@@ -8,16 +8,19 @@
  *   24 i64 min_time           32 i64 max_time             40 u64 max_seq
  *   48 char sym[32] (NUL-padded)
  *   80 nexch x char[16] exchange names (index i = exchange column value i; 255 = no exchange)
- *   .. payload: the columns, raw or one zstd frame
+ *   .. payload: the columns, each as varint raw_len, varint stored_len, then stored_len bytes: raw when the
+ *      two lengths are equal, else one zstd frame (each column gets its own entropy tables: a column of
+ *      random timestamp bytes does not spoil the Huffman table of a column of small deltas)
  *
  * Columns (ticks): type, side, exchange index, flags as n bytes each; then integer columns, each a varint
  * divisor g followed by n zigzag varints of value/g:
  *   src_seq - (previous src_seq of the same exchange + 1)
- *   exch_ns - previous exch_ns (the first against min_time)
+ *   exch_ns - previous exch_ns (the first against min_time), in byte planes (byte 0 of every value, then
+ *     byte 1, ...: the random low bytes of nanosecond times stay 1 byte each, the high ones compress away)
  *   (recv_ns - exch_ns) - previous such latency
  *   seq - previous seq
  *   the four payload words, each minus the same word of the previous event of the same layout class
- *   (orders, trades, quotes, levels, NBBO, other)
+ *   (orders, trades, quotes, levels, NBBO, other) and the same exchange
  * g is the GCD of the column's values (found with a multiply-by-inverse divisibility test, so it costs a
  * multiply per value, not a division): prices on a cent grid or sizes in whole shares shrink by 10^6..10^10
  * before varint coding. All arithmetic wraps in uint64, so every bit pattern round-trips exactly.
@@ -172,6 +175,44 @@ static void get_column(rd_t *r, int64_t *v, size_t n)
     for (size_t i = 0; i < n && !r->bad; i++) v[i] = (int64_t)((uint64_t)unzz(get_varint(r)) * g);
 }
 
+/* Like put_column, but the zigzag quotients go out as fixed-width byte planes. */
+static uint8_t *put_column_planes(uint8_t *p, int64_t *v, size_t n)
+{
+    uint8_t *start = put_column(p, v, n); /* reuse the divisor logic, then rewrite in planes */
+    rd_t r = { p, start, false };
+    uint64_t g = get_varint(&r);
+    uint64_t all = 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (int64_t)zz(unzz(get_varint(&r))); /* the zigzag quotient itself */
+        all |= (uint64_t)v[i];
+    }
+    int nb = 0;
+    while (nb < 8 && (all >> (8 * nb))) nb++;
+    p = put_varint(p, g);
+    *p++ = (uint8_t)nb;
+    for (int b = 0; b < nb; b++)
+        for (size_t i = 0; i < n; i++) *p++ = (uint8_t)((uint64_t)v[i] >> (8 * b));
+    return p;
+}
+
+static void get_column_planes(rd_t *r, int64_t *v, size_t n)
+{
+    uint64_t g = get_varint(r);
+    if (g == 0 || r->p >= r->end) {
+        r->bad = true;
+        return;
+    }
+    int nb = *r->p++;
+    if (nb > 8 || (size_t)(r->end - r->p) < (size_t)nb * n) {
+        r->bad = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) v[i] = 0;
+    for (int b = 0; b < nb; b++)
+        for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)v[i] | (uint64_t)*r->p++ << (8 * b));
+    for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)unzz((uint64_t)v[i]) * g);
+}
+
 static void ensure(void **buf, size_t *cap, size_t need)
 {
     if (*cap >= need) return;
@@ -244,7 +285,6 @@ int td_blk_parse_header(const uint8_t *b, size_t len, td_blk_info_t *h)
     if (h->codec > TD_BLK_ZSTD || h->nexch > TD_BLK_MAX_EXCH) return TD_EPROTO;
     if (h->count == 0 || h->count > TD_BLK_MAX_COUNT || h->raw_len > TD_BLK_MAX_RAW) return TD_EPROTO;
     if (h->len < fixed || h->len > TD_BLK_MAX_LEN || h->min_time > h->max_time) return TD_EPROTO;
-    if (h->codec == TD_BLK_RAW && h->len - fixed != h->raw_len) return TD_EPROTO;
     if (h->sym[0] == '\0') return TD_EPROTO;
     if (len < h->len) return TD_EAGAIN;
     return TD_OK;
@@ -260,11 +300,17 @@ int td_blk_check(const uint8_t *buf, const td_blk_info_t *info)
     return block_crc(buf, info->len) == get32(buf + 8) ? TD_OK : TD_EPROTO;
 }
 
-/* Compresses s->raw[0..raw_len) behind the header already in s->out[0..fixed) and seals the block. */
+/* Compresses each column of s->raw (segments s->seg_end) behind the header already in s->out[0..fixed)
+ * and seals the block. */
 static int finish_block(td_blk_scratch_t *s, td_blk_info_t *h, size_t fixed, size_t raw_len, int level)
 {
-    size_t bound = ZSTD_compressBound(raw_len);
-    size_t need = fixed + (bound > raw_len ? bound : raw_len);
+    size_t need = fixed;
+    uint32_t prev = 0;
+    for (int i = 0; i < s->nseg; i++) {
+        size_t seg = s->seg_end[i] - prev;
+        need += 20 + (ZSTD_compressBound(seg) > seg ? ZSTD_compressBound(seg) : seg);
+        prev = s->seg_end[i];
+    }
     if (s->out_cap < need) {
         uint8_t *nb = td_malloc(need * 2);
         memcpy(nb, s->out, fixed);
@@ -272,20 +318,42 @@ static int finish_block(td_blk_scratch_t *s, td_blk_info_t *h, size_t fixed, siz
         s->out = nb;
         s->out_cap = need * 2;
     }
-    size_t body = raw_len;
-    h->codec = TD_BLK_RAW;
-    if (level > 0) {
-        if (!s->zctx) s->zctx = ZSTD_createCCtx();
+    if (level > 0 && !s->zctx) {
+        s->zctx = ZSTD_createCCtx();
         if (!s->zctx) td_oom_hook(0);
-        size_t z = ZSTD_compressCCtx(s->zctx, s->out + fixed, bound, s->raw, raw_len, level);
-        if (!ZSTD_isError(z) && z < raw_len) {
-            body = z;
-            h->codec = TD_BLK_ZSTD;
-        }
     }
-    if (h->codec == TD_BLK_RAW) memcpy(s->out + fixed, s->raw, raw_len);
+    uint8_t *p = s->out + fixed;
+    h->codec = TD_BLK_RAW;
+    prev = 0;
+    for (int i = 0; i < s->nseg; i++) {
+        size_t seg = s->seg_end[i] - prev;
+        const uint8_t *src = s->raw + prev;
+        prev = s->seg_end[i];
+        uint8_t lens[20];
+        uint8_t *lp = put_varint(lens, seg);
+        size_t stored = seg;
+        if (level > 0 && seg >= 64) {
+            size_t bound = ZSTD_compressBound(seg);
+            uint8_t *dst = p + 20; /* room for the two varints, moved into place below */
+            size_t z = ZSTD_compressCCtx(s->zctx, dst, bound, src, seg, level);
+            if (!ZSTD_isError(z) && z < seg) {
+                stored = z;
+                h->codec = TD_BLK_ZSTD;
+                lp = put_varint(lp, stored);
+                memmove(p + (lp - lens), dst, stored);
+                memcpy(p, lens, (size_t)(lp - lens));
+                p += (lp - lens) + stored;
+                continue;
+            }
+        }
+        lp = put_varint(lp, stored);
+        memcpy(p, lens, (size_t)(lp - lens));
+        p += lp - lens;
+        memcpy(p, src, seg);
+        p += seg;
+    }
     h->raw_len = (uint32_t)raw_len;
-    h->len = (uint32_t)(fixed + body);
+    h->len = (uint32_t)(p - s->out);
     uint8_t names[TD_BLK_MAX_EXCH * TD_BLK_EXCH_NAME];
     memcpy(names, s->out + TD_BLK_HDR, (size_t)h->nexch * TD_BLK_EXCH_NAME);
     write_header(s->out, h);
@@ -293,6 +361,8 @@ static int finish_block(td_blk_scratch_t *s, td_blk_info_t *h, size_t fixed, siz
     put32(s->out + 8, block_crc(s->out, h->len));
     return (int)h->len;
 }
+
+#define SEG() (s->seg_end[s->nseg++] = (uint32_t)(p - s->raw))
 
 /* ---- ticks ---- */
 
@@ -361,13 +431,18 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
     ensure((void **)&s->raw, &s->raw_cap, n * 96 + 1024);
     ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
     uint8_t *p = s->raw;
+    s->nseg = 0;
     for (size_t i = 0; i < n; i++) *p++ = recs[i].ev.type;
+    SEG();
     for (size_t i = 0; i < n; i++) {
         const td_event_t *ev = &recs[i].ev;
         *p++ = ev->type == TD_SREC_NBBO ? map[ev->side] : ev->side;
     }
+    SEG();
     for (size_t i = 0; i < n; i++) *p++ = map[recs[i].ev.exch];
+    SEG();
     for (size_t i = 0; i < n; i++) *p++ = recs[i].ev.flags;
+    SEG();
 
     int64_t *v = s->vals;
     uint64_t prev_src[256] = { 0 };
@@ -377,12 +452,14 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
         prev_src[x] = recs[i].ev.src_seq;
     }
     p = put_column(p, v, n);
+    SEG();
     uint64_t prev = (uint64_t)h.min_time;
     for (size_t i = 0; i < n; i++) {
         v[i] = (int64_t)((uint64_t)recs[i].ev.exch_ns - prev);
         prev = (uint64_t)recs[i].ev.exch_ns;
     }
-    p = put_column(p, v, n);
+    p = put_column_planes(p, v, n);
+    SEG();
     prev = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t lat = (uint64_t)recs[i].ev.recv_ns - (uint64_t)recs[i].ev.exch_ns;
@@ -390,26 +467,32 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
         prev = lat;
     }
     p = put_column(p, v, n);
+    SEG();
     prev = 0;
     for (size_t i = 0; i < n; i++) {
         v[i] = (int64_t)(recs[i].seq - prev);
         prev = recs[i].seq;
     }
     p = put_column(p, v, n);
+    SEG();
     for (int k = 0; k < 4; k++) {
-        uint64_t pw[CL_COUNT] = { 0 };
+        static __thread uint64_t pw[CL_COUNT][TD_BLK_MAX_EXCH + 1];
+        memset(pw, 0, sizeof pw);
         for (size_t i = 0; i < n; i++) {
             int c = type_class(recs[i].ev.type);
+            uint8_t x = map[recs[i].ev.exch];
+            if (x == NO_EXCH) x = TD_BLK_MAX_EXCH;
             uint64_t w = word(&recs[i].ev, k);
-            v[i] = (int64_t)(w - pw[c]);
-            pw[c] = w;
+            v[i] = (int64_t)(w - pw[c][x]);
+            pw[c][x] = w;
         }
         p = put_column(p, v, n);
+        SEG();
     }
     return finish_block(s, &h, fixed, (size_t)(p - s->raw), level);
 }
 
-/* Checks the header and checksum, then leaves the column bytes in *r (decompressing into s->raw). */
+/* Checks the header and checksum, then leaves the column bytes (decompressed, concatenated) in *r. */
 static int open_payload(td_blk_scratch_t *s, const uint8_t *buf, size_t len, uint8_t kind, td_blk_info_t *h,
                         rd_t *r)
 {
@@ -417,20 +500,28 @@ static int open_payload(td_blk_scratch_t *s, const uint8_t *buf, size_t len, uin
     if (rc != TD_OK) return TD_EPROTO;
     if (h->kind != kind || td_blk_check(buf, h) != TD_OK) return TD_EPROTO;
     size_t fixed = TD_BLK_HDR + (size_t)h->nexch * TD_BLK_EXCH_NAME;
-    const uint8_t *body = buf + fixed;
-    size_t blen = h->len - fixed;
-    if (h->codec == TD_BLK_RAW) {
-        r->p = body;
-        r->end = body + blen;
-    } else {
-        ensure((void **)&s->raw, &s->raw_cap, (size_t)h->raw_len + 1);
-        if (!s->dctx) s->dctx = ZSTD_createDCtx();
-        if (!s->dctx) td_oom_hook(0);
-        size_t got = ZSTD_decompressDCtx(s->dctx, s->raw, h->raw_len, body, blen);
-        if (ZSTD_isError(got) || got != h->raw_len) return TD_EPROTO;
-        r->p = s->raw;
-        r->end = s->raw + got;
+    rd_t in = { buf + fixed, buf + h->len, false };
+    ensure((void **)&s->raw, &s->raw_cap, (size_t)h->raw_len + 1);
+    size_t off = 0;
+    int nseg = 0;
+    while (in.p < in.end) {
+        uint64_t raw = get_varint(&in), stored = get_varint(&in);
+        if (in.bad || ++nseg > TD_BLK_MAX_SEGS || raw > h->raw_len - off || stored > (uint64_t)(in.end - in.p))
+            return TD_EPROTO;
+        if (stored == raw) {
+            memcpy(s->raw + off, in.p, (size_t)raw);
+        } else {
+            if (!s->dctx) s->dctx = ZSTD_createDCtx();
+            if (!s->dctx) td_oom_hook(0);
+            size_t got = ZSTD_decompressDCtx(s->dctx, s->raw + off, (size_t)raw, in.p, (size_t)stored);
+            if (ZSTD_isError(got) || got != raw) return TD_EPROTO;
+        }
+        in.p += stored;
+        off += (size_t)raw;
     }
+    if (off != h->raw_len) return TD_EPROTO;
+    r->p = s->raw;
+    r->end = s->raw + off;
     r->bad = false;
     return TD_OK;
 }
@@ -481,9 +572,8 @@ int td_blk_decode_ticks(td_blk_scratch_t *s, const uint8_t *buf, size_t len, td_
         uint8_t x = out[i].ev.exch;
         out[i].ev.src_seq = (uint64_t)v[i] + prev_src[x] + 1;
         prev_src[x] = out[i].ev.src_seq;
-        out[i].ev.exch = x == NO_EXCH ? 0 : ids[x];
     }
-    get_column(&r, v, n);
+    get_column_planes(&r, v, n);
     if (r.bad) return TD_EPROTO;
     uint64_t prev = (uint64_t)h.min_time;
     for (size_t i = 0; i < n; i++) {
@@ -507,13 +597,19 @@ int td_blk_decode_ticks(td_blk_scratch_t *s, const uint8_t *buf, size_t len, td_
     for (int k = 0; k < 4; k++) {
         get_column(&r, v, n);
         if (r.bad) return TD_EPROTO;
-        uint64_t pw[CL_COUNT] = { 0 };
+        static __thread uint64_t pw[CL_COUNT][TD_BLK_MAX_EXCH + 1];
+        memset(pw, 0, sizeof pw);
         for (size_t i = 0; i < n; i++) {
             int c = type_class(out[i].ev.type);
-            uint64_t w = pw[c] + (uint64_t)v[i];
-            pw[c] = w;
+            uint8_t x = out[i].ev.exch == NO_EXCH ? TD_BLK_MAX_EXCH : out[i].ev.exch;
+            uint64_t w = pw[c][x] + (uint64_t)v[i];
+            pw[c][x] = w;
             memcpy((uint8_t *)&out[i].ev.u + 8 * k, &w, 8);
         }
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t x = out[i].ev.exch;
+        out[i].ev.exch = x == NO_EXCH ? 0 : ids[x];
     }
     if (r.p != r.end) return TD_EPROTO;
     int64_t mn = INT64_MAX, mx = INT64_MIN;
@@ -554,36 +650,46 @@ int td_blk_encode_candles(td_blk_scratch_t *s, const char *sym, td_interval_t iv
     ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
     uint8_t *p = s->raw;
     int64_t *v = s->vals;
+    s->nseg = 0;
     uint64_t prev = (uint64_t)h.min_time;
     for (size_t i = 0; i < n; i++) {
         v[i] = (int64_t)((uint64_t)recs[i].c.time - prev);
         prev = (uint64_t)recs[i].c.time;
     }
     p = put_column(p, v, n);
+    SEG();
     prev = 0;
     for (size_t i = 0; i < n; i++) {
         v[i] = (int64_t)((uint64_t)recs[i].c.open - prev);
         prev = (uint64_t)recs[i].c.open;
     }
     p = put_column(p, v, n);
+    SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)recs[i].c.high - (uint64_t)recs[i].c.open);
     p = put_column(p, v, n);
+    SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)recs[i].c.open - (uint64_t)recs[i].c.low);
     p = put_column(p, v, n);
+    SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)recs[i].c.close - (uint64_t)recs[i].c.open);
     p = put_column(p, v, n);
+    SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)(uint64_t)(unsigned __int128)recs[i].c.volume;
     p = put_column(p, v, n);
+    SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)(uint64_t)((unsigned __int128)recs[i].c.volume >> 64);
     p = put_column(p, v, n);
+    SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)recs[i].c.trade_count;
     p = put_column(p, v, n);
+    SEG();
     prev = 0;
     for (size_t i = 0; i < n; i++) {
         v[i] = (int64_t)(recs[i].seq - prev);
         prev = recs[i].seq;
     }
     p = put_column(p, v, n);
+    SEG();
     return finish_block(s, &h, fixed, (size_t)(p - s->raw), level);
 }
 

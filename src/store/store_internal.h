@@ -27,6 +27,8 @@
 /* Events with sym 0 (exchange-wide GAP/RESYNC) are stored under this name and read back as sym 0. */
 #define TD_STORE_NOSYM_NAME "_EXCH"
 
+#define TD_BLK_MAX_SEGS 16 /* columns per block, each compressed on its own */
+
 #define TD_BLK_TICKS   1
 #define TD_BLK_CANDLES 2
 
@@ -74,6 +76,8 @@ typedef struct td_blk_scratch {
     void *zctx, *dctx; /* ZSTD_CCtx / ZSTD_DCtx */
     int64_t *vals;     /* one column of values */
     size_t vals_cap;
+    uint32_t seg_end[TD_BLK_MAX_SEGS]; /* encoder: end offset of each column in raw */
+    int nseg;
 } td_blk_scratch_t;
 
 void td_blk_scratch_free(td_blk_scratch_t *s);
