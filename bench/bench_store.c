@@ -95,6 +95,7 @@ typedef struct result {
     bool ok;
 } result_t;
 
+static td_event_t *events; /* generated once: every store gets the same bytes, generation is not timed */
 static uint32_t q_sym;
 static int64_t q_from_ns, q_to_ns, c_from_s, c_to_s, day0_s;
 
@@ -142,13 +143,10 @@ static result_t run_tickd(size_t nev, int fsync_ms, const char *label)
         fprintf(stderr, "tickd store: %s\n", err);
         return r;
     }
-    td_sim_t *sim = make_sim();
-    td_event_t *buf = td_malloc(CHUNK * sizeof *buf);
     int64_t w0 = td_mono_ns(), p0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), t0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
     for (size_t done = 0; done < nev;) {
         size_t n = nev - done < CHUNK ? nev - done : CHUNK;
-        td_sim_generate(sim, buf, n);
-        td_store_append(s, buf, NULL, n);
+        td_store_append(s, events + done, NULL, n);
         done += n;
     }
     td_store_sync(s);
@@ -174,6 +172,8 @@ static result_t run_tickd(size_t nev, int fsync_ms, const char *label)
             }
     }
     td_store_close(s); /* seals: full blocks */
+    td_store_verify_report_t vr;
+    td_store_verify(dir, &vr, NULL, NULL);
     uint64_t bytes = 0;
     char p[256];
     snprintf(p, sizeof p, "%s/ticks", dir);
@@ -208,12 +208,10 @@ static result_t run_tickd(size_t nev, int fsync_ms, const char *label)
     td_store_close(s);
     td_free(cb);
     td_free(tb);
-    td_free(buf);
-    td_sim_destroy(sim);
     printf("  %-22s ingest %6.2f M ev/s (writer CPU) %6.2f M ev/s (wall)  %5.2f B/event  candles %7.0f us  "
-           "1h ticks %7.1f ms (%llu rows)\n",
+           "1h ticks %7.1f ms (%llu rows)  [%llu blocks in %llu partitions]\n",
            label, r.ev_s_cpu / 1e6, r.ev_s_wall / 1e6, r.bytes_ev, r.q_candles_us, r.q_ticks_ms,
-           (unsigned long long)r.ticks_rows);
+           (unsigned long long)r.ticks_rows, (unsigned long long)vr.blocks, (unsigned long long)vr.partitions);
     fflush(stdout);
     rm_rf(dir);
     r.ok = true;
@@ -290,14 +288,10 @@ static result_t run_sqlite(size_t nev)
                 " close INTEGER, volume INTEGER, trades INTEGER, PRIMARY KEY(sym, iv, time)) WITHOUT ROWID;");
     sqlite3_stmt *ins;
     sq.prepare(db, "INSERT INTO ticks VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &ins, NULL);
-    td_sim_t *sim = make_sim();
-    td_event_t *buf = td_malloc(CHUNK * sizeof *buf);
     int64_t w0 = td_mono_ns(), cpu = 0, gen_wall = 0;
     for (size_t done = 0; done < nev;) {
         size_t n = nev - done < CHUNK ? nev - done : CHUNK;
-        int64_t g = td_mono_ns();
-        td_sim_generate(sim, buf, n);
-        gen_wall += td_mono_ns() - g;
+        const td_event_t *buf = events + done;
         int64_t c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
         sq_exec(db, "BEGIN");
         for (size_t i = 0; i < n; i++) {
@@ -374,8 +368,6 @@ static result_t run_sqlite(size_t nev)
     sq.finalize(q);
     r.q_ticks_ms = median(times, 3) / 1e6;
     sq.close(db);
-    td_free(buf);
-    td_sim_destroy(sim);
     printf("  %-22s ingest %6.2f M ev/s (thread CPU) %6.2f M ev/s (wall)  %5.2f B/event  candles %7.0f us  "
            "1h ticks %7.1f ms (%llu rows)\n",
            "SQLite (WAL, FULL)", r.ev_s_cpu / 1e6, r.ev_s_wall / 1e6, r.bytes_ev, r.q_candles_us, r.q_ticks_ms,
@@ -476,15 +468,11 @@ static result_t run_pg(size_t nev)
               "CREATE INDEX ticks_sym_ts ON ticks USING btree (sym, ts);"
               "CREATE TABLE candles(sym int, iv smallint, time bigint, open bigint, high bigint, low bigint, "
               "close bigint, volume numeric, trades bigint, PRIMARY KEY(sym, iv, time));");
-    td_sim_t *sim = make_sim();
-    td_event_t *buf = td_malloc(CHUNK * sizeof *buf);
     char *line = td_malloc((size_t)CHUNK * 256);
     int64_t w0 = td_mono_ns(), gen_wall = 0;
     for (size_t done = 0; done < nev;) {
         size_t n = nev - done < CHUNK ? nev - done : CHUNK;
-        int64_t g = td_mono_ns();
-        td_sim_generate(sim, buf, n);
-        gen_wall += td_mono_ns() - g;
+        const td_event_t *buf = events + done;
         PGresult *res = pq.exec(c, "COPY ticks FROM STDIN");
         bool ok = pg_ok(c, res, "COPY");
         pq.clear(res);
@@ -524,7 +512,9 @@ static result_t run_pg(size_t nev)
         pq.end(c, NULL);
         while ((res = pq.getresult(c)) != NULL) pq.clear(res);
     }
-    pg_cmd(c, "VACUUM ANALYZE ticks; VACUUM ANALYZE candles; CHECKPOINT;");
+    pg_cmd(c, "VACUUM ANALYZE ticks");
+    pg_cmd(c, "VACUUM ANALYZE candles");
+    pg_cmd(c, "CHECKPOINT");
     PGresult *res = pq.exec(c, "SELECT pg_total_relation_size('ticks')");
     if (pg_ok(c, res, "size") && pq.ntuples(res) == 1) r.bytes_ev = atof(pq.getvalue(res, 0, 0)) / (double)nev;
     pq.clear(res);
@@ -552,9 +542,7 @@ static result_t run_pg(size_t nev)
         times[i] = td_mono_ns() - a;
     }
     r.q_ticks_ms = median(times, 3) / 1e6;
-    td_free(buf);
     td_free(line);
-    td_sim_destroy(sim);
     printf("  %-22s ingest %6s   (server process)  %6.2f M ev/s (wall)  %5.2f B/event  candles %7.0f us  "
            "1h ticks %7.1f ms (%llu rows)\n",
            "PostgreSQL 15 (COPY)", "-", r.ev_s_wall / 1e6, r.bytes_ev, r.q_candles_us, r.q_ticks_ms,
@@ -589,24 +577,32 @@ int main(int argc, char **argv)
         else nev = (size_t)strtoull(argv[i], NULL, 10);
     }
     td_log_min_level = TD_LOG_WARN;
-    /* the query windows: the simulator's stream starts at TD_SIM_DEFAULT_START; one hour from there */
     td_sim_t *sim = make_sim();
-    td_event_t ev;
-    td_sim_generate(sim, &ev, 1);
-    q_sym = td_sym_lookup("AAPL", 4);
-    q_from_ns = TD_SIM_DEFAULT_START * TD_NS_PER_SEC + 600 * TD_NS_PER_SEC;
-    q_to_ns = q_from_ns + 3600 * TD_NS_PER_SEC - 1;
+    events = td_malloc(nev * sizeof *events);
+    for (size_t done = 0; done < nev;) {
+        size_t n = nev - done < CHUNK ? nev - done : CHUNK;
+        td_sim_generate(sim, events + done, n);
+        done += n;
+    }
     td_sim_destroy(sim);
+    /* the query windows: one hour of AAPL from 10% into the stream (less if the stream is shorter) */
+    q_sym = td_sym_lookup("AAPL", 4);
+    int64_t span = events[nev - 1].exch_ns - events[0].exch_ns;
+    q_from_ns = events[0].exch_ns + span / 10;
+    q_to_ns = q_from_ns + (span * 8 / 10 < 3600 * TD_NS_PER_SEC ? span * 8 / 10 : 3600 * TD_NS_PER_SEC) - 1;
     day0_s = 1706745600; /* 2024-02-01 */
     c_from_s = day0_s;
     c_to_s = day0_s + DAYS * 86400LL - 1;
     printf("bench_store: %zu simulator events (8 symbols, 3 exchanges, order-level), 30 days x 390 1m candles x 8 "
            "symbols\n", nev);
-    printf("  query windows: AAPL ticks 14:40-15:40 UTC of the stream; C3 1m candles over 30 days (11,700 rows)\n");
+    printf("  stream spans %.0f s of exchange time; query windows: AAPL ticks over %.0f s from 10%% in; C3 1m candles "
+           "over 30 days (11,700 rows)\n", (double)(events[nev - 1].exch_ns - events[0].exch_ns) / 1e9,
+           (double)(q_to_ns - q_from_ns + 1) / 1e9);
     run_tickd(nev, TD_STORE_FSYNC_OFF, "tickd (--fsync off)");
     run_tickd(nev, TD_STORE_FSYNC_BATCH, "tickd (--fsync batch)");
     if (sqlite) run_sqlite(nev);
     if (pg) run_pg(nev);
     printf("targets: >= 5 M events/s/core ingest, <= 6 bytes/event, candle query < 1 ms\n");
+    td_free(events);
     return 0;
 }

@@ -157,8 +157,10 @@ struct td_store {
     uint64_t drained, buffered, staged;
     int64_t next_flush_ns, last_fsync_ns, next_retention_ns;
     int64_t newest_key[2][TD_IV_COUNT]; /* [kind-1][iv] */
-    int64_t to_seal[32][3];
-    int nseal;
+    int64_t (*to_seal)[3];   /* partitions to compact when they stop receiving data */
+    int nseal, seal_cap;
+    int64_t (*touched)[3];   /* partitions appended to by this process: compacted at close */
+    int ntouched, touched_cap;
     int state_fd;
     uint64_t state_size;
     /* state log as loaded at open (for restore) */
@@ -519,16 +521,23 @@ static void pw_sync(td_store_t *s, pw_t *w)
     STAT_ADD(s, fsyncs, 1);
 }
 
+static void add_key(int64_t (**arr)[3], int *n, int *cap, int kind, int iv, int64_t key)
+{
+    for (int i = 0; i < *n; i++)
+        if ((*arr)[i][0] == kind && (*arr)[i][1] == iv && (*arr)[i][2] == key) return;
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 32;
+        *arr = td_realloc(*arr, (size_t)*cap * sizeof **arr);
+    }
+    (*arr)[*n][0] = kind;
+    (*arr)[*n][1] = iv;
+    (*arr)[*n][2] = key;
+    (*n)++;
+}
+
 static void schedule_seal(td_store_t *s, int kind, int iv, int64_t key)
 {
-    for (int i = 0; i < s->nseal; i++)
-        if (s->to_seal[i][0] == kind && s->to_seal[i][1] == iv && s->to_seal[i][2] == key) return;
-    if (s->nseal < (int)TD_ARRAY_LEN(s->to_seal)) {
-        s->to_seal[s->nseal][0] = kind;
-        s->to_seal[s->nseal][1] = iv;
-        s->to_seal[s->nseal][2] = key;
-        s->nseal++;
-    }
+    add_key(&s->to_seal, &s->nseal, &s->seal_cap, kind, iv, key);
 }
 
 static void pw_close(td_store_t *s, pw_t *w, bool do_sync)
@@ -603,6 +612,7 @@ static pw_t *pw_get(td_store_t *s, int kind, int iv, int64_t key)
     w->size = (uint64_t)a.st_size;
     w->isize = (uint64_t)b.st_size / TD_IDX_ENTRY * TD_IDX_ENTRY;
     if (!exists) w->isize = 0;
+    add_key(&s->touched, &s->ntouched, &s->touched_cap, kind, iv, key);
     w->used = true;
     w->created = !exists;
     if (!exists) atomic_fetch_add_explicit(&s->parts_created, 1, memory_order_release);
@@ -1518,10 +1528,10 @@ void td_store_close(td_store_t *s)
     }
     if (s->syms) {
         for (int i = 0; i < MAX_PW; i++) pw_close(s, &s->pws[i], true);
-        /* the newest partitions get compacted too, so a clean shutdown leaves full blocks */
-        for (int k = 0; k < 2; k++)
-            for (int iv = 0; iv < (k ? TD_IV_COUNT : 1); iv++)
-                if (s->newest_key[k][iv] != INT64_MIN) schedule_seal(s, k + 1, iv, s->newest_key[k][iv]);
+        /* every partition written by this run (the newest too) gets compacted, so a clean shutdown leaves
+         * full blocks */
+        for (int i = 0; i < s->ntouched; i++)
+            schedule_seal(s, (int)s->touched[i][0], (int)s->touched[i][1], s->touched[i][2]);
         seal_pending(s);
         for (uint32_t i = 0; i <= TD_SYM_MAX; i++) {
             symw_t *b = s->syms[i];
@@ -1539,6 +1549,8 @@ void td_store_close(td_store_t *s)
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < TD_IV_COUNT; i++) td_free(s->keys[k][i].keys);
     td_free(s->states);
+    td_free(s->to_seal);
+    td_free(s->touched);
     if (s->state_fd >= 0) close(s->state_fd);
     if (s->lock_fd >= 0) close(s->lock_fd);
     pthread_mutex_destroy(&s->mu);
