@@ -126,6 +126,14 @@ typedef struct state_ent {
     uint8_t rec[STATE_REC];
 } state_ent_t;
 
+/* The last closed candles per (symbol, interval) as the producer appended them: the merge for REST reads them
+ * so a candle closed a moment ago but not yet flushed leaves no hole (flushes are at most flush_ms apart). */
+#define RECENT 8
+typedef struct recent {
+    td_candle_t c[TD_IV_COUNT][RECENT];
+    uint8_t n[TD_IV_COUNT], next[TD_IV_COUNT];
+} recent_t;
+
 typedef struct keylist {
     int64_t *keys;
     size_t n;
@@ -166,6 +174,9 @@ struct td_store {
     /* state log as loaded at open (for restore) */
     state_ent_t *states;
     size_t nstates;
+    /* recently closed candles (producer writes, readers copy; both under recent_mu) */
+    pthread_mutex_t recent_mu;
+    recent_t **recent;
     /* readers */
     pthread_mutex_t mu;
     td_part_t *parts[MAX_PARTS];
@@ -953,6 +964,15 @@ int td_store_append_out(td_store_t *s, const td_out_t *o)
         r.ev.u.quote.ask_qty = o->u.nbbo.ask_qty;
     } else if (o->type == TD_OUT_CANDLE) {
         const td_candle_t *c = &o->u.candle;
+        if (o->sym <= TD_SYM_MAX && o->aux < TD_IV_COUNT) {
+            pthread_mutex_lock(&s->recent_mu);
+            recent_t *rc = s->recent[o->sym];
+            if (!rc) rc = s->recent[o->sym] = td_calloc(1, sizeof *rc);
+            rc->c[o->aux][rc->next[o->aux]] = *c;
+            rc->next[o->aux] = (uint8_t)((rc->next[o->aux] + 1) % RECENT);
+            if (rc->n[o->aux] < RECENT) rc->n[o->aux]++;
+            pthread_mutex_unlock(&s->recent_mu);
+        }
         r.kind = REC_CANDLE;
         r.iv = o->aux;
         r.ev.exch_ns = c->time;
@@ -1299,6 +1319,7 @@ int td_store_candles(td_store_t *s, uint32_t sym, td_interval_t iv, int64_t from
 int td_store_candles_merged(td_store_t *s, uint32_t sym, td_interval_t iv, int64_t from_s, int64_t to_s,
                             size_t limit, const td_candle_t *live, bool has_live, td_candle_t *out, size_t max)
 {
+    if ((unsigned)iv >= TD_IV_COUNT || sym > TD_SYM_MAX) return TD_EINVAL;
     size_t cap = max;
     if (limit && limit < cap) cap = limit;
     if (cap == 0) return 0;
@@ -1308,6 +1329,24 @@ int td_store_candles_merged(td_store_t *s, uint32_t sym, td_interval_t iv, int64
     if (hi >= from_s) {
         n = td_store_candles(s, sym, iv, from_s, hi, 0, out, cap);
         if (n < 0) return n;
+    }
+    /* candles closed a moment ago that the writer has not flushed yet */
+    if (s->recent && (size_t)n < cap) {
+        td_candle_t rec[RECENT];
+        int nr = 0;
+        pthread_mutex_lock(&s->recent_mu);
+        const recent_t *rc = s->recent[sym];
+        if (rc) {
+            int cnt = rc->n[iv];
+            for (int k = 0; k < cnt; k++) rec[nr++] = rc->c[iv][(rc->next[iv] + RECENT - cnt + k) % RECENT];
+        }
+        pthread_mutex_unlock(&s->recent_mu);
+        int64_t after = n ? out[n - 1].time : INT64_MIN;
+        for (int k = 0; k < nr && (size_t)n < cap; k++)
+            if (rec[k].time > after && rec[k].time >= from_s && rec[k].time <= hi) {
+                out[n++] = rec[k];
+                after = rec[k].time;
+            }
     }
     /* the live candle only when every stored one before it fitted: never a hole in the answer */
     if (use_live && (size_t)n < cap) out[n++] = *live;
@@ -1470,6 +1509,7 @@ int td_store_open(const char *dir, const td_store_options_t *opt, td_store_t **o
     s->lock_fd = -1;
     s->state_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->recent_mu, NULL);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < TD_IV_COUNT; i++) s->newest_key[k][i] = INT64_MIN;
     if (strlen(dir) >= sizeof s->dir - 64) {
@@ -1503,6 +1543,7 @@ int td_store_open(const char *dir, const td_store_options_t *opt, td_store_t **o
         s->syms = td_calloc(TD_SYM_MAX + 1, sizeof *s->syms);
         s->active = td_malloc((TD_SYM_MAX + 1) * sizeof *s->active);
         s->ring = td_spsc_create(s->opt.ring_capacity, sizeof(rec_t));
+        s->recent = td_calloc(TD_SYM_MAX + 1, sizeof *s->recent);
         seal_pending(s);
         if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
             rc = TD_ENOMEM;
@@ -1543,6 +1584,10 @@ void td_store_close(td_store_t *s)
     }
     td_free(s->syms);
     td_free(s->active);
+    if (s->recent)
+        for (uint32_t i = 0; i <= TD_SYM_MAX; i++) td_free(s->recent[i]);
+    td_free(s->recent);
+    pthread_mutex_destroy(&s->recent_mu);
     td_spsc_destroy(s->ring);
     td_blk_scratch_free(&s->wscratch);
     for (int i = 0; i < s->nparts; i++) td_part_close(s->parts[i]);

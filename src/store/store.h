@@ -118,10 +118,11 @@ void td_store_ticks_close(td_store_cursor_t *c);
 int td_store_candles(td_store_t *s, uint32_t sym, td_interval_t iv, int64_t from_s, int64_t to_s,
                      size_t limit, td_candle_t *out, size_t max);
 
-/* The REST merge: the stored closed candles of [from_s, to_s] followed by the engine's open candle `live`
- * (if has_live and it falls in the range). Stored candles at or after live->time are dropped, so there is
- * no duplicate; the stored history reaches up to the live candle, so there is no hole (closed candles are
- * written before the open one is read, see store.c). Returns the count or a negative TD_E*. */
+/* The REST merge: the stored closed candles of [from_s, to_s], then the ones closed so recently that the writer
+ * has not flushed them yet (kept in memory, the last 8 per symbol and interval), then the engine's open candle
+ * `live` (if has_live and it falls in the range). Candles at or after live->time are never taken from the
+ * store (no duplicate); closed candles reach the merge from memory until they are on disk (no hole); with a
+ * limit, the live candle comes only after every earlier one fitted. Returns the count or a negative TD_E*. */
 int td_store_candles_merged(td_store_t *s, uint32_t sym, td_interval_t iv, int64_t from_s, int64_t to_s,
                             size_t limit, const td_candle_t *live, bool has_live, td_candle_t *out,
                             size_t max);

@@ -430,6 +430,38 @@ static void test_candles_and_merge(void **state)
     rm_rf(dir);
 }
 
+/* A candle closed a moment ago is in the merged answer before the writer flushed it: no hole. */
+static void test_merge_unflushed(void **state)
+{
+    (void)state;
+    setup_names();
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    td_store_options_t o;
+    td_store_options_default(&o);
+    o.fsync_ms = TD_STORE_FSYNC_OFF;
+    o.flush_ms = 3600 * 1000; /* the writer will not flush during the test */
+    td_store_t *s;
+    char err[256];
+    TD_CHECK(td_store_open(dir, &o, &s, err, sizeof err) == TD_OK, "open: %s", err);
+    int64_t t0 = 1708612200;
+    for (int i = 0; i < 5; i++) {
+        td_out_t c = candle_out(syms[4], TD_IV_1M, t0 + 60 * i, 7 + i, (uint64_t)i + 1);
+        td_store_append_out(s, &c);
+        if (i == 2) td_store_sync(s); /* the first three reach the disk, the last two stay in memory */
+    }
+    td_candle_t live = candle_out(syms[4], TD_IV_1M, t0 + 300, 99, 9).u.candle;
+    td_candle_t out[16];
+    int n = td_store_candles_merged(s, syms[4], TD_IV_1M, t0, t0 + 1000, 0, &live, true, out, 16);
+    TD_CHECK(n == 6, "merged %d candles, want 5 closed + live", n);
+    for (int i = 0; i < 6; i++) TD_CHECK(out[i].time == t0 + 60 * i, "candle %d at %lld", i, (long long)out[i].time);
+    TD_CHECK(out[5].open == 99, "the live candle last");
+    n = td_store_candles_merged(s, syms[4], TD_IV_1M, t0, t0 + 1000, 4, &live, true, out, 16);
+    TD_CHECK(n == 4 && out[3].time == t0 + 180, "limit 4: %d", n);
+    td_store_close(s);
+    rm_rf(dir);
+}
+
 /* ---- damage ---- */
 
 static size_t list_tdb(const char *dir, char paths[][1024], size_t max)
@@ -665,7 +697,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_roundtrip), cmocka_unit_test(test_store_roundtrip),
-        cmocka_unit_test(test_candles_and_merge), cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_candles_and_merge), cmocka_unit_test(test_merge_unflushed), cmocka_unit_test(test_damage),
         cmocka_unit_test(test_restart_state), cmocka_unit_test(test_retention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
