@@ -93,7 +93,8 @@ static int cmd_import(int argc, char **argv)
     imp_t imp = { 0 };
     td_store_options_t o;
     td_store_options_default(&o);
-    o.fsync_ms = 1000; /* a backfill: fsync once a second, everything at the end */
+    o.fsync_ms = 1000;           /* a backfill: fsync once a second, everything at the end */
+    o.retention_every_s = -1;    /* history older than the TTL is what a backfill is for */
     char err[512];
     if (td_store_open(dir, &o, &imp.store, err, sizeof err) != TD_OK) {
         fprintf(stderr, "tickctl import: %s\n", err);

@@ -106,6 +106,8 @@ typedef struct symw {
     int64_t day;
     uint64_t max_seq;
     int64_t last_state_ns;
+    int64_t state_pair;  /* slot pair in state.tds (-1: not assigned yet) */
+    uint64_t state_gen;  /* generation of the next state record */
     bool active;
     cvec_t candles[TD_IV_COUNT];
 } symw_t;
@@ -170,7 +172,7 @@ struct td_store {
     int64_t (*touched)[3];   /* partitions appended to by this process: compacted at close */
     int ntouched, touched_cap;
     int state_fd;
-    uint64_t state_size;
+    int64_t state_pairs; /* slot pairs allocated in state.tds */
     /* state log as loaded at open (for restore) */
     state_ent_t *states;
     size_t nstates;
@@ -314,6 +316,7 @@ void td_store_options_default(td_store_options_t *o)
     o->tick_ttl_days = TD_STORE_DEFAULT_TICK_TTL_DAYS;
     o->zstd_level = 1;
     o->block_events = 4096;
+    o->retention_every_s = 3600;
 }
 
 const td_store_stats_t *td_store_stats(const td_store_t *s) { return &s->st; }
@@ -341,7 +344,10 @@ static int64_t get_i64(const uint8_t **p)
     return v;
 }
 
-static void state_encode(const char *name, const td_sym_snap_t *sn, uint8_t out[STATE_REC])
+/* The state file is fixed slots: two per symbol, written alternately with a growing generation (48 bits
+ * in the record), so a torn write spoils one slot and the other, older one still holds; the file's size is
+ * bounded by the number of symbols. */
+static void state_encode(const char *name, const td_sym_snap_t *sn, uint64_t gen, uint8_t out[STATE_REC])
 {
     memset(out, 0, STATE_REC);
     uint32_t magic = STATE_MAGIC;
@@ -362,6 +368,7 @@ static void state_encode(const char *name, const td_sym_snap_t *sn, uint8_t out[
     put_i64(&p, (int64_t)(uint64_t)((unsigned __int128)sn->day_volume >> 64));
     p[0] = sn->candle_mask;
     p[1] = sn->trading_state;
+    for (int i = 0; i < 6; i++) p[2 + i] = (uint8_t)(gen >> (8 * i));
     p += 8;
     for (int i = 0; i < TD_IV_COUNT; i++) {
         const td_candle_t *c = &sn->candles[i];
@@ -376,6 +383,13 @@ static void state_encode(const char *name, const td_sym_snap_t *sn, uint8_t out[
     }
     uint32_t crc = td_store_crc(0, out + 8, STATE_REC - 8);
     memcpy(out + 4, &crc, 4);
+}
+
+static uint64_t state_gen(const uint8_t in[STATE_REC])
+{
+    uint64_t g = 0;
+    for (int i = 0; i < 6; i++) g |= (uint64_t)in[40 + 12 * 8 + 2 + i] << (8 * i);
+    return g;
 }
 
 static bool state_decode(const uint8_t in[STATE_REC], char name[TD_SYM_NAME_MAX + 1], td_sym_snap_t *sn)
@@ -439,11 +453,15 @@ static int state_load(td_store_t *s)
         uint64_t bad = 0;
         for (uint64_t off = 0; off + STATE_REC <= m.size; off += STATE_REC) {
             char name[TD_SYM_NAME_MAX + 1];
+            uint32_t magic;
+            memcpy(&magic, m.base + off, 4);
+            if (magic == 0) continue; /* an unused slot */
             if (!state_decode(m.base + off, name, NULL)) {
                 bad++;
                 continue;
             }
             state_ent_t *e = state_find(s, name);
+            if (e && state_gen(e->rec) > state_gen(m.base + off)) continue; /* the pair's other slot is newer */
             if (!e) {
                 if (s->nstates == cap) {
                     cap = cap ? cap * 2 : 64;
@@ -466,15 +484,16 @@ static int state_load(td_store_t *s)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
+    static const uint8_t empty[STATE_REC];
     for (size_t i = 0; i < s->nstates; i++)
-        if (write(fd, s->states[i].rec, STATE_REC) != (ssize_t)STATE_REC) {
+        if (write(fd, s->states[i].rec, STATE_REC) != (ssize_t)STATE_REC || write(fd, empty, STATE_REC) != (ssize_t)STATE_REC) {
             close(fd);
             return TD_EIO;
         }
     if (fdatasync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) return TD_EIO;
     s->state_fd = open(path, O_WRONLY | O_CLOEXEC);
     if (s->state_fd < 0) return -errno;
-    s->state_size = (uint64_t)s->nstates * STATE_REC;
+    s->state_pairs = (int64_t)s->nstates;
     return TD_OK;
 }
 
@@ -712,7 +731,10 @@ static void cut_candles(td_store_t *s, uint32_t sym, symw_t *b, int iv)
 static symw_t *symw_get(td_store_t *s, uint32_t sym)
 {
     symw_t *b = s->syms[sym];
-    if (!b) b = s->syms[sym] = td_calloc(1, sizeof *b);
+    if (!b) {
+        b = s->syms[sym] = td_calloc(1, sizeof *b);
+        b->state_pair = -1;
+    }
     if (!b->active) {
         b->active = true;
         s->active[s->nactive++] = sym;
@@ -764,8 +786,6 @@ static void route(td_store_t *s, const rec_t *r)
 static void write_states(td_store_t *s, bool force, int64_t now)
 {
     if (!s->opt.state_fn || s->state_fd < 0) return;
-    uint8_t buf[64 * STATE_REC];
-    size_t nb = 0;
     for (uint32_t i = 0; i < s->nactive; i++) {
         uint32_t sym = s->active[i];
         symw_t *b = s->syms[sym];
@@ -774,19 +794,22 @@ static void write_states(td_store_t *s, bool force, int64_t now)
         if (!s->opt.state_fn(s->opt.state_ctx, sym, &sn)) continue;
         if (b->max_seq > sn.seq) sn.seq = b->max_seq;
         b->last_state_ns = now;
-        state_encode(td_sym_name(sym), &sn, buf + nb * STATE_REC);
-        if (++nb == 64 || i + 1 == s->nactive) {
-            if (pwrite(s->state_fd, buf, nb * STATE_REC, (off_t)s->state_size) == (ssize_t)(nb * STATE_REC))
-                s->state_size += nb * STATE_REC;
-            else STAT_ADD(s, write_errors, 1);
-            nb = 0;
+        if (b->state_pair < 0) {
+            const state_ent_t *e = state_find(s, td_sym_name(sym));
+            if (e) {
+                b->state_pair = e - s->states;
+                b->state_gen = state_gen(e->rec) + 1;
+            } else {
+                b->state_pair = s->state_pairs++;
+                b->state_gen = 1;
+            }
         }
-        b->active = false; /* only reached for symbols whose state was taken */
-    }
-    if (nb) {
-        if (pwrite(s->state_fd, buf, nb * STATE_REC, (off_t)s->state_size) == (ssize_t)(nb * STATE_REC))
-            s->state_size += nb * STATE_REC;
-        else STAT_ADD(s, write_errors, 1);
+        uint8_t rec[STATE_REC];
+        state_encode(td_sym_name(sym), &sn, b->state_gen, rec);
+        off_t off = (off_t)((b->state_pair * 2 + (int64_t)(b->state_gen & 1)) * STATE_REC);
+        if (pwrite(s->state_fd, rec, STATE_REC, off) != (ssize_t)STATE_REC) STAT_ADD(s, write_errors, 1);
+        b->state_gen++;
+        b->active = false; /* its state is taken: it leaves the active list until it changes again */
     }
 }
 
@@ -882,6 +905,10 @@ static void *writer_main(void *arg)
         if (due || want_sync || stopping) {
             flush_all(s, want_sync || stopping);
             s->next_flush_ns = td_mono_ns() + period;
+        }
+        if (s->opt.retention_every_s >= 0 && now >= s->next_retention_ns && !stopping) {
+            td_store_retention(s, td_now_ns() / TD_NS_PER_SEC); /* a directory listing when nothing is due */
+            s->next_retention_ns = now + (int64_t)s->opt.retention_every_s * TD_NS_PER_SEC;
         }
         if (stopping) break;
         if (n == 0) {
@@ -1510,6 +1537,7 @@ int td_store_open(const char *dir, const td_store_options_t *opt, td_store_t **o
     if (s->opt.flush_ms <= 0) s->opt.flush_ms = 1000;
     if (s->opt.ring_capacity < 1024) s->opt.ring_capacity = 1024;
     if (s->opt.tick_ttl_days == 0) s->opt.tick_ttl_days = TD_STORE_DEFAULT_TICK_TTL_DAYS;
+    if (s->opt.retention_every_s == 0) s->opt.retention_every_s = 3600;
     s->lock_fd = -1;
     s->state_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
@@ -1732,6 +1760,9 @@ int td_store_verify(const char *dir, td_store_verify_report_t *rep, void (*repor
     if (td_part_map(path, &m) == TD_OK) {
         for (uint64_t off = 0; off + STATE_REC <= m.size; off += STATE_REC) {
             char name[TD_SYM_NAME_MAX + 1];
+            uint32_t magic;
+            memcpy(&magic, m.base + off, 4);
+            if (magic == 0) continue; /* an unused slot */
             if (!state_decode(m.base + off, name, NULL)) {
                 rep->bad_blocks++;
                 vreport(&v, "%s: offset %llu: damaged state record", path, (unsigned long long)off);

@@ -51,6 +51,7 @@ typedef struct td_store_options {
     int candle_ttl_days[TD_IV_COUNT]; /* 0 = forever (default) */
     int cold_after_days;       /* > 0 with cold_dir: partitions older than this move to cold_dir */
     char cold_dir[512];
+    int retention_every_s;     /* the writer applies retention this often (default 3600); < 0 = only on call */
     int zstd_level;            /* default 1; 0 = store raw columns (no zstd) */
     uint32_t block_events;     /* events per block at most (default 4096, max 65536) */
     /* Samples the engine's state of a symbol at flush time (writer thread); may be NULL. */
