@@ -1,7 +1,7 @@
 /*
  * bench_store.c: tickd's embedded store beside SQLite and PostgreSQL 15 on the same events, same machine.
  *
- *   bench_store [EVENTS] [--no-pg] [--no-sqlite]      (default 10,000,000)
+ *   bench_store [EVENTS] [--no-pg] [--no-sqlite] [--mode orders|levels|quotes]   (default 10,000,000 orders)
  *
  * Data: the simulator (feed/sim.h, seed 42, 8 symbols x 3 exchanges, order-level, rate 2,000 events/s of
  * exchange time so the stream spans ~1.4 h). (The LOBSTER feed is not on this branch yet; when it is, loop
@@ -74,10 +74,13 @@ static void rm_rf(const char *path)
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", path);
 }
 
+static td_sim_mode_t sim_mode = TD_SIM_ORDERS;
+
 static td_sim_t *make_sim(void)
 {
     td_sim_config_t cfg;
     td_sim_config_default(&cfg);
+    cfg.mode = sim_mode;
     cfg.rate = 2000;
     cfg.seed = 42;
     char err[256];
@@ -574,6 +577,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-pg")) pg = false;
         else if (!strcmp(argv[i], "--no-sqlite")) sqlite = false;
+        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+            i++;
+            sim_mode = !strcmp(argv[i], "quotes") ? TD_SIM_QUOTES : !strcmp(argv[i], "levels") ? TD_SIM_LEVELS : TD_SIM_ORDERS;
+        }
         else nev = (size_t)strtoull(argv[i], NULL, 10);
     }
     td_log_min_level = TD_LOG_WARN;
@@ -593,8 +600,8 @@ int main(int argc, char **argv)
     day0_s = 1706745600; /* 2024-02-01 */
     c_from_s = day0_s;
     c_to_s = day0_s + DAYS * 86400LL - 1;
-    printf("bench_store: %zu simulator events (8 symbols, 3 exchanges, order-level), 30 days x 390 1m candles x 8 "
-           "symbols\n", nev);
+    printf("bench_store: %zu simulator events (8 symbols, 3 exchanges, mode %s), 30 days x 390 1m candles x 8 "
+           "symbols\n", nev, sim_mode == TD_SIM_QUOTES ? "quotes" : sim_mode == TD_SIM_LEVELS ? "levels" : "orders");
     printf("  stream spans %.0f s of exchange time; query windows: AAPL ticks over %.0f s from 10%% in; C3 1m candles "
            "over 30 days (11,700 rows)\n", (double)(events[nev - 1].exch_ns - events[0].exch_ns) / 1e9,
            (double)(q_to_ns - q_from_ns + 1) / 1e9);

@@ -156,6 +156,7 @@ struct td_store {
     bool running;
     _Atomic bool stop;
     _Atomic uint64_t sync_req;
+    _Atomic uint64_t visible_req; /* readers: flush (no fsync) up to this record count */
     _Atomic uint64_t parts_created; /* bumped by the writer: in-process readers re-list their directories */
     /* writer state */
     symw_t **syms;
@@ -899,10 +900,12 @@ static void *writer_main(void *arg)
         bool pending = s->drained != atomic_load_explicit(&s->st.written, memory_order_relaxed);
         uint64_t req = atomic_load_explicit(&s->sync_req, memory_order_acquire);
         bool want_sync = req > atomic_load_explicit(&s->st.synced, memory_order_relaxed) && s->drained >= req;
+        uint64_t vreq = atomic_load_explicit(&s->visible_req, memory_order_acquire);
+        bool want_visible = vreq > atomic_load_explicit(&s->st.written, memory_order_relaxed) && s->drained >= vreq;
         int64_t now = td_mono_ns();
         bool due = pending && ((s->opt.fsync_ms == TD_STORE_FSYNC_BATCH && n < 1024) || now >= s->next_flush_ns ||
                                s->buffered >= BUFFERED_MAX || s->staged >= STAGE_MAX);
-        if (due || want_sync || stopping) {
+        if (due || want_sync || want_visible || stopping) {
             flush_all(s, want_sync || stopping);
             s->next_flush_ns = td_mono_ns() + period;
         }
@@ -1033,6 +1036,23 @@ int td_store_sync(td_store_t *s)
     if (atomic_load(&s->st.appended) == 0) return TD_OK;
     while (atomic_load_explicit(&s->st.synced, memory_order_acquire) < target) {
         struct timespec ts = { 0, 100000 };
+        nanosleep(&ts, NULL);
+    }
+    return TD_OK;
+}
+
+int td_store_make_visible(td_store_t *s, int timeout_ms)
+{
+    if (!s->ring) return TD_OK; /* read-only: nothing is pending in this process */
+    uint64_t target = atomic_load_explicit(&s->st.appended, memory_order_relaxed);
+    if (atomic_load_explicit(&s->st.written, memory_order_acquire) >= target) return TD_OK;
+    uint64_t cur = atomic_load(&s->visible_req);
+    while (cur < target && !atomic_compare_exchange_weak(&s->visible_req, &cur, target)) {
+    }
+    int64_t deadline = td_mono_ns() + (int64_t)timeout_ms * TD_NS_PER_MS;
+    while (atomic_load_explicit(&s->st.written, memory_order_acquire) < target) {
+        if (td_mono_ns() >= deadline) return TD_EAGAIN;
+        struct timespec ts = { 0, 50000 };
         nanosleep(&ts, NULL);
     }
     return TD_OK;

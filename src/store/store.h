@@ -94,6 +94,10 @@ int td_store_append(td_store_t *s, const td_event_t *evs, const uint64_t *seqs, 
 int td_store_append_out(td_store_t *s, const td_out_t *o);
 /* Waits until everything appended before the call is written and fsynced (whatever the policy). */
 int td_store_sync(td_store_t *s);
+/* Any thread (REST reads): asks the writer to flush (no fsync) and waits until everything appended before
+ * the call is readable, at most timeout_ms. A tick query that reaches up to "now" calls this first so the
+ * answer has no hole between the stored history and the live stream. TD_OK, or TD_EAGAIN on timeout. */
+int td_store_make_visible(td_store_t *s, int timeout_ms);
 /* Records in the ring not yet taken by the writer. Any thread. */
 size_t td_store_backlog(const td_store_t *s);
 const td_store_stats_t *td_store_stats(const td_store_t *s);

@@ -458,6 +458,16 @@ static void test_merge_unflushed(void **state)
     TD_CHECK(out[5].open == 99, "the live candle last");
     n = td_store_candles_merged(s, syms[4], TD_IV_1M, t0, t0 + 1000, 4, &live, true, out, 16);
     TD_CHECK(n == 4 && out[3].time == t0 + 180, "limit 4: %d", n);
+    /* ticks appended a moment ago become readable on request, without waiting for the flush period */
+    td_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = TD_EV_TRADE;
+    ev.sym = syms[4];
+    ev.exch_ns = (t0 + 10) * TD_NS_PER_SEC;
+    td_store_append(s, &ev, NULL, 1);
+    TD_CHECK(td_store_make_visible(s, 10000) == TD_OK, "make visible");
+    td_store_tick_t tk[4];
+    TD_CHECK(query(s, syms[4], 0, INT64_MAX / 2, 0, tk, 4) == 1, "the fresh tick is readable");
     td_store_close(s);
     rm_rf(dir);
 }
