@@ -20,7 +20,8 @@
  *   (recv_ns - exch_ns) - previous such latency
  *   seq - previous seq
  *   the four payload words, each minus the same word of the previous event of the same layout class
- *   (orders, trades, quotes, levels, NBBO, other) and the same exchange
+ *   (orders, trades, quotes, levels, NBBO, other) and the same exchange; except order ids: a fresh one (ADD,
+ *   REPLACE's new id) minus (the exchange's last fresh id + 1), a reference minus that last fresh id
  * g is the GCD of the column's values (found with a multiply-by-inverse divisibility test, so it costs a
  * multiply per value, not a division): prices on a cent grid or sizes in whole shares shrink by 10^6..10^10
  * before varint coding. All arithmetic wraps in uint64, so every bit pattern round-trips exactly.
@@ -229,6 +230,7 @@ void td_blk_scratch_free(td_blk_scratch_t *s)
     td_free(s->raw);
     td_free(s->out);
     td_free(s->vals);
+    td_free(s->vals2);
     ZSTD_freeCCtx(s->zctx);
     ZSTD_freeDCtx(s->dctx);
     memset(s, 0, sizeof *s);
@@ -477,12 +479,23 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
     SEG();
     for (int k = 0; k < 4; k++) {
         static __thread uint64_t pw[CL_COUNT][TD_BLK_MAX_EXCH + 1];
+        uint64_t last_new[TD_BLK_MAX_EXCH + 1] = { 0 }; /* the exchange's last fresh order id */
         memset(pw, 0, sizeof pw);
         for (size_t i = 0; i < n; i++) {
-            int c = type_class(recs[i].ev.type);
+            uint8_t t = recs[i].ev.type;
+            int c = type_class(t);
             uint8_t x = map[recs[i].ev.exch];
             if (x == NO_EXCH) x = TD_BLK_MAX_EXCH;
             uint64_t w = word(&recs[i].ev, k);
+            if (c == CL_ORDER && k >= 2) {
+                /* order ids: a fresh id (ADD's, REPLACE's new one) follows the exchange's last fresh id; a
+                 * reference to a resting order is told as its distance back from it */
+                if (k == 2) v[i] = (int64_t)(w - last_new[x] - (t == TD_EV_ORDER_ADD));
+                else v[i] = t == TD_EV_ORDER_REPLACE ? (int64_t)(w - last_new[x] - 1) : (int64_t)w;
+                if (t == TD_EV_ORDER_ADD) last_new[x] = word(&recs[i].ev, 2);
+                else if (t == TD_EV_ORDER_REPLACE) last_new[x] = word(&recs[i].ev, 3);
+                continue;
+            }
             v[i] = (int64_t)(w - pw[c][x]);
             pw[c][x] = w;
         }
@@ -594,14 +607,35 @@ int td_blk_decode_ticks(td_blk_scratch_t *s, const uint8_t *buf, size_t len, td_
         prev += (uint64_t)v[i];
         out[i].seq = prev;
     }
+    ensure((void **)&s->vals2, &s->vals2_cap, n * sizeof(int64_t));
     for (int k = 0; k < 4; k++) {
-        get_column(&r, v, n);
+        /* words 2 and 3 of orders are predicted together (see the encoder): word 2 waits in vals2 */
+        int64_t *col = k == 2 ? s->vals2 : v;
+        get_column(&r, col, n);
         if (r.bad) return TD_EPROTO;
-        static __thread uint64_t pw[CL_COUNT][TD_BLK_MAX_EXCH + 1];
+        if (k == 2) continue;
+        static __thread uint64_t pw[CL_COUNT][TD_BLK_MAX_EXCH + 1], pw2[CL_COUNT][TD_BLK_MAX_EXCH + 1];
+        uint64_t last_new[TD_BLK_MAX_EXCH + 1] = { 0 };
         memset(pw, 0, sizeof pw);
+        memset(pw2, 0, sizeof pw2);
         for (size_t i = 0; i < n; i++) {
-            int c = type_class(out[i].ev.type);
+            uint8_t t = out[i].ev.type;
+            int c = type_class(t);
             uint8_t x = out[i].ev.exch == NO_EXCH ? TD_BLK_MAX_EXCH : out[i].ev.exch;
+            if (k == 3 && c == CL_ORDER) {
+                uint64_t w2 = last_new[x] + (uint64_t)s->vals2[i] + (t == TD_EV_ORDER_ADD);
+                uint64_t w3 = t == TD_EV_ORDER_REPLACE ? last_new[x] + 1 + (uint64_t)v[i] : (uint64_t)v[i];
+                if (t == TD_EV_ORDER_ADD) last_new[x] = w2;
+                else if (t == TD_EV_ORDER_REPLACE) last_new[x] = w3;
+                memcpy((uint8_t *)&out[i].ev.u + 16, &w2, 8);
+                memcpy((uint8_t *)&out[i].ev.u + 24, &w3, 8);
+                continue;
+            }
+            if (k == 3) { /* word 2 of the other classes, then word 3 */
+                uint64_t w2 = pw2[c][x] + (uint64_t)s->vals2[i];
+                pw2[c][x] = w2;
+                memcpy((uint8_t *)&out[i].ev.u + 16, &w2, 8);
+            }
             uint64_t w = pw[c][x] + (uint64_t)v[i];
             pw[c][x] = w;
             memcpy((uint8_t *)&out[i].ev.u + 8 * k, &w, 8);

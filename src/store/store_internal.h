@@ -76,6 +76,8 @@ typedef struct td_blk_scratch {
     void *zctx, *dctx; /* ZSTD_CCtx / ZSTD_DCtx */
     int64_t *vals;     /* one column of values */
     size_t vals_cap;
+    int64_t *vals2;    /* a second column (decoding order ids) */
+    size_t vals2_cap;
     uint32_t seg_end[TD_BLK_MAX_SEGS]; /* encoder: end offset of each column in raw */
     int nseg;
 } td_blk_scratch_t;
