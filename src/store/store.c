@@ -1,6 +1,9 @@
 /*
  * store.c: the embedded tick and candle store (store.h is the contract).
  *
+ * Layout helpers, the state record and verify are in store_layout.c; the block codec in block.c; partition
+ * files (scan, recovery, sealing, the reader's index) in part.c.
+ *
  * == Files ==
  *   DIR/ticks/YYYY-MM-DD.tdb (+ .tdi)        every stored event of that UTC day (by exch_ns)
  *   DIR/candles/IV/YYYY-MM-DD.tdb (+ .tdi)    closed candles of interval IV (1s .. 1h) of that UTC day
@@ -82,8 +85,6 @@
 #define MAX_PARTS 64       /* partitions open for reading */
 #define STAGE_MAX (16u << 20)
 #define BUFFERED_MAX (1u << 20) /* records buffered in the writer at most */
-#define STATE_REC 656u
-#define STATE_MAGIC 0x31534454u /* "TDS1" */
 
 enum { REC_EVENT = 1, REC_CANDLE = 2 };
 
@@ -107,7 +108,7 @@ typedef struct symw {
     uint64_t max_seq;
     int64_t last_state_ns;
     int64_t state_pair;  /* slot pair in state.tds (-1: not assigned yet) */
-    uint64_t state_gen;  /* generation of the next state record */
+    uint64_t td_store_state_gen;  /* generation of the next state record */
     bool active;
     cvec_t candles[TD_IV_COUNT];
 } symw_t;
@@ -125,7 +126,7 @@ typedef struct pw {
 
 typedef struct state_ent {
     char name[TD_SYM_NAME_MAX + 1];
-    uint8_t rec[STATE_REC];
+    uint8_t rec[TD_STATE_REC];
 } state_ent_t;
 
 /* The last closed candles per (symbol, interval) as the producer appended them: the merge for REST reads them
@@ -202,110 +203,6 @@ static uint32_t sym_of_name(const char *name)
     return td_sym_intern(name, strlen(name));
 }
 
-/* ---- paths and partition keys ---- */
-
-/* Partition days are clamped to years 0000..9999 (what a file name can say); absurd times land in the
- * edge partitions and are still found, since queries clamp the same way. */
-static int64_t clamp_day(int64_t day)
-{
-    static const int64_t lo = -719528, hi = 2932896; /* 0000-01-01, 9999-12-31 */
-    return day < lo ? lo : day > hi ? hi : day;
-}
-
-static int64_t part_day_of_ns(int64_t ns) { return clamp_day(td_store_day_of_ns(ns)); }
-
-static int64_t candle_key(td_interval_t iv, int64_t time_s)
-{
-    int64_t day = clamp_day(floor_div(time_s, 86400));
-    if (iv < TD_IV_1D) return day;
-    char nm[16], y[8];
-    td_store_day_name(day, nm);
-    memcpy(y, nm, 4);
-    y[4] = '\0';
-    int64_t first = day;
-    td_store_day_parse(y, &first);
-    return first;
-}
-
-static void key_name(int kind, int iv, int64_t key, char out[16])
-{
-    td_store_day_name(key, out);
-    if (kind == TD_BLK_CANDLES && iv >= TD_IV_1D) out[4] = '\0';
-}
-
-static void kind_dir(const char *root, int kind, int iv, char *out, size_t len)
-{
-    if (kind == TD_BLK_TICKS) snprintf(out, len, "%s/ticks", root);
-    else snprintf(out, len, "%s/candles/%s", root, td_interval_name((td_interval_t)iv));
-}
-
-static void part_paths(const char *root, int kind, int iv, int64_t key, char *data, char *idx)
-{
-    char d[TD_PART_PATH_MAX], nm[16];
-    kind_dir(root, kind, iv, d, sizeof d);
-    key_name(kind, iv, key, nm);
-    snprintf(data, TD_PART_PATH_MAX, "%.900s/%s.tdb", d, nm);
-    snprintf(idx, TD_PART_PATH_MAX, "%.900s/%s.tdi", d, nm);
-}
-
-static int mkdirs(const char *path)
-{
-    char tmp[TD_PART_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -errno;
-    return TD_OK;
-}
-
-static void fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-/* Partition keys present in a kind directory, ascending. Returns a td_malloc'd array. */
-static size_t list_keys_dir(const char *d, int kind, int iv, int64_t **out)
-{
-    *out = NULL;
-    DIR *dir = opendir(d);
-    if (!dir) return 0;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        size_t l = strlen(de->d_name);
-        if (l < 5 || strcmp(de->d_name + l - 4, ".tdb") != 0) continue;
-        char nm[32];
-        if (l - 4 >= sizeof nm) continue;
-        memcpy(nm, de->d_name, l - 4);
-        nm[l - 4] = '\0';
-        bool yearly = kind == TD_BLK_CANDLES && iv >= TD_IV_1D;
-        if (strlen(nm) != (yearly ? 4u : 10u)) continue;
-        int64_t key;
-        if (td_store_day_parse(nm, &key) != TD_OK) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            *out = td_realloc(*out, cap * sizeof **out);
-        }
-        (*out)[n++] = key;
-    }
-    closedir(dir);
-    for (size_t i = 1; i < n; i++) /* insertion sort: directories are listed nearly sorted or small */
-        for (size_t j = i; j > 0 && (*out)[j - 1] > (*out)[j]; j--) {
-            int64_t t = (*out)[j];
-            (*out)[j] = (*out)[j - 1];
-            (*out)[j - 1] = t;
-        }
-    return n;
-}
-
 /* ---- options ---- */
 
 void td_store_options_default(td_store_options_t *o)
@@ -332,109 +229,6 @@ size_t td_store_backlog(const td_store_t *s) { return s->ring ? td_spsc_size(s->
 
 /* ---- state log ---- */
 
-static void put_i64(uint8_t **p, int64_t v)
-{
-    memcpy(*p, &v, 8);
-    *p += 8;
-}
-static int64_t get_i64(const uint8_t **p)
-{
-    int64_t v;
-    memcpy(&v, *p, 8);
-    *p += 8;
-    return v;
-}
-
-/* The state file is fixed slots: two per symbol, written alternately with a growing generation (48 bits
- * in the record), so a torn write spoils one slot and the other, older one still holds; the file's size is
- * bounded by the number of symbols. */
-static void state_encode(const char *name, const td_sym_snap_t *sn, uint64_t gen, uint8_t out[STATE_REC])
-{
-    memset(out, 0, STATE_REC);
-    uint32_t magic = STATE_MAGIC;
-    memcpy(out, &magic, 4);
-    memcpy(out + 8, name, strnlen(name, TD_SYM_NAME_MAX));
-    uint8_t *p = out + 40;
-    put_i64(&p, (int64_t)sn->seq);
-    put_i64(&p, sn->last_px);
-    put_i64(&p, sn->last_qty);
-    put_i64(&p, sn->last_ns);
-    put_i64(&p, (int64_t)sn->trades);
-    put_i64(&p, sn->day_start_s);
-    put_i64(&p, sn->day_open);
-    put_i64(&p, sn->day_high);
-    put_i64(&p, sn->day_low);
-    put_i64(&p, sn->prev_close);
-    put_i64(&p, (int64_t)(uint64_t)(unsigned __int128)sn->day_volume);
-    put_i64(&p, (int64_t)(uint64_t)((unsigned __int128)sn->day_volume >> 64));
-    p[0] = sn->candle_mask;
-    p[1] = sn->trading_state;
-    for (int i = 0; i < 6; i++) p[2 + i] = (uint8_t)(gen >> (8 * i));
-    p += 8;
-    for (int i = 0; i < TD_IV_COUNT; i++) {
-        const td_candle_t *c = &sn->candles[i];
-        put_i64(&p, c->time);
-        put_i64(&p, c->open);
-        put_i64(&p, c->high);
-        put_i64(&p, c->low);
-        put_i64(&p, c->close);
-        put_i64(&p, (int64_t)(uint64_t)(unsigned __int128)c->volume);
-        put_i64(&p, (int64_t)(uint64_t)((unsigned __int128)c->volume >> 64));
-        put_i64(&p, (int64_t)c->trade_count);
-    }
-    uint32_t crc = td_store_crc(0, out + 8, STATE_REC - 8);
-    memcpy(out + 4, &crc, 4);
-}
-
-static uint64_t state_gen(const uint8_t in[STATE_REC])
-{
-    uint64_t g = 0;
-    for (int i = 0; i < 6; i++) g |= (uint64_t)in[40 + 12 * 8 + 2 + i] << (8 * i);
-    return g;
-}
-
-static bool state_decode(const uint8_t in[STATE_REC], char name[TD_SYM_NAME_MAX + 1], td_sym_snap_t *sn)
-{
-    uint32_t magic, crc;
-    memcpy(&magic, in, 4);
-    memcpy(&crc, in + 4, 4);
-    if (magic != STATE_MAGIC || crc != td_store_crc(0, in + 8, STATE_REC - 8)) return false;
-    memcpy(name, in + 8, TD_SYM_NAME_MAX);
-    name[TD_SYM_NAME_MAX] = '\0';
-    if (!name[0] || in[8 + TD_SYM_NAME_MAX] != 0) return false;
-    if (!sn) return true;
-    memset(sn, 0, sizeof *sn);
-    const uint8_t *p = in + 40;
-    sn->seq = (uint64_t)get_i64(&p);
-    sn->last_px = get_i64(&p);
-    sn->last_qty = get_i64(&p);
-    sn->last_ns = get_i64(&p);
-    sn->trades = (uint64_t)get_i64(&p);
-    sn->day_start_s = get_i64(&p);
-    sn->day_open = get_i64(&p);
-    sn->day_high = get_i64(&p);
-    sn->day_low = get_i64(&p);
-    sn->prev_close = get_i64(&p);
-    uint64_t lo = (uint64_t)get_i64(&p), hi = (uint64_t)get_i64(&p);
-    sn->day_volume = (td_vol_t)(((unsigned __int128)hi << 64) | lo);
-    sn->candle_mask = p[0];
-    sn->trading_state = p[1];
-    p += 8;
-    for (int i = 0; i < TD_IV_COUNT; i++) {
-        td_candle_t *c = &sn->candles[i];
-        c->time = get_i64(&p);
-        c->open = get_i64(&p);
-        c->high = get_i64(&p);
-        c->low = get_i64(&p);
-        c->close = get_i64(&p);
-        lo = (uint64_t)get_i64(&p);
-        hi = (uint64_t)get_i64(&p);
-        c->volume = (td_vol_t)(((unsigned __int128)hi << 64) | lo);
-        c->trade_count = (uint64_t)get_i64(&p);
-    }
-    return true;
-}
-
 static state_ent_t *state_find(td_store_t *s, const char *name)
 {
     for (size_t i = 0; i < s->nstates; i++)
@@ -452,17 +246,17 @@ static int state_load(td_store_t *s)
     size_t cap = 0;
     if (rc == TD_OK) {
         uint64_t bad = 0;
-        for (uint64_t off = 0; off + STATE_REC <= m.size; off += STATE_REC) {
+        for (uint64_t off = 0; off + TD_STATE_REC <= m.size; off += TD_STATE_REC) {
             char name[TD_SYM_NAME_MAX + 1];
             uint32_t magic;
             memcpy(&magic, m.base + off, 4);
             if (magic == 0) continue; /* an unused slot */
-            if (!state_decode(m.base + off, name, NULL)) {
+            if (!td_store_state_decode(m.base + off, name, NULL)) {
                 bad++;
                 continue;
             }
             state_ent_t *e = state_find(s, name);
-            if (e && state_gen(e->rec) > state_gen(m.base + off)) continue; /* the pair's other slot is newer */
+            if (e && td_store_state_gen(e->rec) > td_store_state_gen(m.base + off)) continue; /* the pair's other slot is newer */
             if (!e) {
                 if (s->nstates == cap) {
                     cap = cap ? cap * 2 : 64;
@@ -471,11 +265,11 @@ static int state_load(td_store_t *s)
                 e = &s->states[s->nstates++];
                 memcpy(e->name, name, sizeof e->name);
             }
-            memcpy(e->rec, m.base + off, STATE_REC);
+            memcpy(e->rec, m.base + off, TD_STATE_REC);
         }
-        if (bad || m.size % STATE_REC)
+        if (bad || m.size % TD_STATE_REC)
             td_log_warn("store", "%s: %llu damaged state records skipped, %llu torn bytes", path,
-                        (unsigned long long)bad, (unsigned long long)(m.size % STATE_REC));
+                        (unsigned long long)bad, (unsigned long long)(m.size % TD_STATE_REC));
         td_part_unmap(&m);
     } else if (rc != -ENOENT) {
         return rc;
@@ -485,9 +279,9 @@ static int state_load(td_store_t *s)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
-    static const uint8_t empty[STATE_REC];
+    static const uint8_t empty[TD_STATE_REC];
     for (size_t i = 0; i < s->nstates; i++)
-        if (write(fd, s->states[i].rec, STATE_REC) != (ssize_t)STATE_REC || write(fd, empty, STATE_REC) != (ssize_t)STATE_REC) {
+        if (write(fd, s->states[i].rec, TD_STATE_REC) != (ssize_t)TD_STATE_REC || write(fd, empty, TD_STATE_REC) != (ssize_t)TD_STATE_REC) {
             close(fd);
             return TD_EIO;
         }
@@ -548,8 +342,8 @@ static void pw_sync(td_store_t *s, pw_t *w)
     }
     if (w->created) {
         char d[TD_PART_PATH_MAX];
-        kind_dir(s->dir, w->kind, w->iv, d, sizeof d);
-        fsync_dir(d);
+        td_store_kind_dir(s->dir, w->kind, w->iv, d, sizeof d);
+        td_store_fsync_dir(d);
         w->created = false;
     }
     w->dirty = false;
@@ -623,12 +417,12 @@ static pw_t *pw_get(td_store_t *s, int kind, int iv, int64_t key)
         free_slot = lru;
     }
     char d[TD_PART_PATH_MAX], data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
-    kind_dir(s->dir, kind, iv, d, sizeof d);
-    if (mkdirs(d) != TD_OK) {
+    td_store_kind_dir(s->dir, kind, iv, d, sizeof d);
+    if (td_store_mkdirs(d) != TD_OK) {
         td_log_error("store", "cannot create %s: %s", d, strerror(errno));
         return NULL;
     }
-    part_paths(s->dir, kind, iv, key, data, idx);
+    td_store_part_paths(s->dir, kind, iv, key, data, idx);
     struct stat st;
     bool exists = stat(data, &st) == 0;
     if (exists) recover_part(s, data, idx);
@@ -714,9 +508,9 @@ static void cut_candles(td_store_t *s, uint32_t sym, symw_t *b, int iv)
     cvec_t *v = &b->candles[iv];
     uint32_t start = 0;
     while (start < v->n) {
-        int64_t key = candle_key((td_interval_t)iv, v->c[start].c.time);
+        int64_t key = td_store_candle_key((td_interval_t)iv, v->c[start].c.time);
         uint32_t end = start + 1;
-        while (end < v->n && candle_key((td_interval_t)iv, v->c[end].c.time) == key) end++;
+        while (end < v->n && td_store_candle_key((td_interval_t)iv, v->c[end].c.time) == key) end++;
         pw_t *w = pw_get(s, TD_BLK_CANDLES, iv, key);
         int len = w ? td_blk_encode_candles(&s->wscratch, sym_name_of(sym), (td_interval_t)iv, v->c + start,
                                             end - start, s->opt.zstd_level)
@@ -768,7 +562,7 @@ static void route(td_store_t *s, const rec_t *r)
         if (v->n >= s->opt.block_events) cut_candles(s, sym, b, r->iv);
         return;
     }
-    int64_t day = part_day_of_ns(r->ev.exch_ns);
+    int64_t day = td_store_part_day(r->ev.exch_ns);
     if (b->n && b->day != day) cut_ticks(s, sym, b);
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 64;
@@ -799,17 +593,17 @@ static void write_states(td_store_t *s, bool force, int64_t now)
             const state_ent_t *e = state_find(s, td_sym_name(sym));
             if (e) {
                 b->state_pair = e - s->states;
-                b->state_gen = state_gen(e->rec) + 1;
+                b->td_store_state_gen = td_store_state_gen(e->rec) + 1;
             } else {
                 b->state_pair = s->state_pairs++;
-                b->state_gen = 1;
+                b->td_store_state_gen = 1;
             }
         }
-        uint8_t rec[STATE_REC];
-        state_encode(td_sym_name(sym), &sn, b->state_gen, rec);
-        off_t off = (off_t)((b->state_pair * 2 + (int64_t)(b->state_gen & 1)) * STATE_REC);
-        if (pwrite(s->state_fd, rec, STATE_REC, off) != (ssize_t)STATE_REC) STAT_ADD(s, write_errors, 1);
-        b->state_gen++;
+        uint8_t rec[TD_STATE_REC];
+        td_store_state_encode(td_sym_name(sym), &sn, b->td_store_state_gen, rec);
+        off_t off = (off_t)((b->state_pair * 2 + (int64_t)(b->td_store_state_gen & 1)) * TD_STATE_REC);
+        if (pwrite(s->state_fd, rec, TD_STATE_REC, off) != (ssize_t)TD_STATE_REC) STAT_ADD(s, write_errors, 1);
+        b->td_store_state_gen++;
         b->active = false; /* its state is taken: it leaves the active list until it changes again */
     }
 }
@@ -825,7 +619,7 @@ static void seal_pending(td_store_t *s)
                 open_now = true;
         if (open_now) continue; /* still receiving (late data): sealed when it is closed */
         char data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
-        part_paths(s->dir, kind, iv, key, data, idx);
+        td_store_part_paths(s->dir, kind, iv, key, data, idx);
         bool changed = false;
         int rc = td_part_seal(data, idx, s->opt.zstd_level, s->opt.block_events, &changed, &s->mu);
         if (rc != TD_OK) td_log_error("store", "%s: sealing failed: %s", data, strerror(-rc));
@@ -1064,10 +858,10 @@ static keylist_t *keys_of(td_store_t *s, int kind, int iv)
 {
     keylist_t *kl = &s->keys[kind - 1][kind == TD_BLK_TICKS ? 0 : iv];
     char d[2][TD_PART_PATH_MAX];
-    kind_dir(s->dir, kind, iv, d[0], sizeof d[0]);
+    td_store_kind_dir(s->dir, kind, iv, d[0], sizeof d[0]);
     int ndirs = 1;
     if (s->opt.cold_dir[0]) {
-        kind_dir(s->opt.cold_dir, kind, iv, d[1], sizeof d[1]);
+        td_store_kind_dir(s->opt.cold_dir, kind, iv, d[1], sizeof d[1]);
         ndirs = 2;
     }
     /* directory mtimes are coarse (a clock tick): also re-list after a partition was created in this
@@ -1087,7 +881,7 @@ static keylist_t *keys_of(td_store_t *s, int kind, int iv)
     kl->n = 0;
     for (int i = 0; i < ndirs; i++) {
         int64_t *k;
-        size_t n = list_keys_dir(d[i], kind, iv, &k);
+        size_t n = td_store_list_keys(d[i], kind, iv, &k);
         kl->keys = td_realloc(kl->keys, (kl->n + n + 1) * sizeof *kl->keys);
         if (n) memcpy(kl->keys + kl->n, k, n * sizeof *k);
         kl->n += n;
@@ -1156,10 +950,10 @@ static td_part_t *pin_entries(td_store_t *s, int kind, int iv, int64_t key, cons
     }
     if (!p) {
         char data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
-        part_paths(s->dir, kind, iv, key, data, idx);
+        td_store_part_paths(s->dir, kind, iv, key, data, idx);
         p = td_part_open(data, idx);
         if (!p && s->opt.cold_dir[0]) {
-            part_paths(s->opt.cold_dir, kind, iv, key, data, idx);
+            td_store_part_paths(s->opt.cold_dir, kind, iv, key, data, idx);
             p = td_part_open(data, idx);
         }
         if (!p) {
@@ -1239,7 +1033,7 @@ int td_store_ticks_open(td_store_t *s, uint32_t sym, int64_t from_ns, int64_t to
     c->from = from_ns;
     c->to = to_ns;
     c->limit = limit;
-    c->nkeys = keys_between(s, TD_BLK_TICKS, 0, part_day_of_ns(from_ns), part_day_of_ns(to_ns), &c->keys);
+    c->nkeys = keys_between(s, TD_BLK_TICKS, 0, td_store_part_day(from_ns), td_store_part_day(to_ns), &c->keys);
     *out = c;
     return TD_OK;
 }
@@ -1315,7 +1109,7 @@ int td_store_candles(td_store_t *s, uint32_t sym, td_interval_t iv, int64_t from
     if (limit && limit < max) max = limit;
     const char *name = sym_name_of(sym);
     int64_t *keys;
-    size_t nkeys = keys_between(s, TD_BLK_CANDLES, iv, candle_key(iv, from_s), candle_key(iv, to_s), &keys);
+    size_t nkeys = keys_between(s, TD_BLK_CANDLES, iv, td_store_candle_key(iv, from_s), td_store_candle_key(iv, to_s), &keys);
     size_t n = 0;
     uint8_t *buf = NULL;
     size_t buf_cap = 0, dcap = 0;
@@ -1432,7 +1226,7 @@ bool td_store_restore_state(td_store_t *s, uint32_t sym, td_sym_snap_t *out)
     state_ent_t *e = state_find(s, name);
     char nm[TD_SYM_NAME_MAX + 1];
     memset(out, 0, sizeof *out);
-    bool have = e && state_decode(e->rec, nm, out);
+    bool have = e && td_store_state_decode(e->rec, nm, out);
     uint64_t stored = newest_block_seq(s, name);
     if (!have && stored == 0) return false;
     uint64_t base = out->seq > stored ? out->seq : stored;
@@ -1486,15 +1280,15 @@ static int retain_kind(td_store_t *s, int kind, int iv, int ttl_days, int64_t to
     for (int where = 0; where < (s->opt.cold_dir[0] ? 2 : 1); where++) {
         const char *root = where ? s->opt.cold_dir : s->dir;
         char d[TD_PART_PATH_MAX];
-        kind_dir(root, kind, iv, d, sizeof d);
+        td_store_kind_dir(root, kind, iv, d, sizeof d);
         int64_t *keys;
-        size_t n = list_keys_dir(d, kind, iv, &keys);
+        size_t n = td_store_list_keys(d, kind, iv, &keys);
         for (size_t i = 0; i < n; i++) {
             /* a partition's last day: the key itself, or the year's last day for yearly ones */
             int64_t last = keys[i];
-            if (kind == TD_BLK_CANDLES && iv >= TD_IV_1D) last = candle_key((td_interval_t)iv, (keys[i] + 370) * 86400) - 1;
+            if (kind == TD_BLK_CANDLES && iv >= TD_IV_1D) last = td_store_candle_key((td_interval_t)iv, (keys[i] + 370) * 86400) - 1;
             char data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
-            part_paths(root, kind, iv, keys[i], data, idx);
+            td_store_part_paths(root, kind, iv, keys[i], data, idx);
             if (ttl_days > 0 && last < today - ttl_days) {
                 unlink(idx);
                 if (unlink(data) == 0) {
@@ -1505,9 +1299,9 @@ static int retain_kind(td_store_t *s, int kind, int iv, int ttl_days, int64_t to
             } else if (!where && s->opt.cold_dir[0] && s->opt.cold_after_days > 0 &&
                        last < today - s->opt.cold_after_days) {
                 char cd[TD_PART_PATH_MAX], cdata[TD_PART_PATH_MAX], cidx[TD_PART_PATH_MAX];
-                kind_dir(s->opt.cold_dir, kind, iv, cd, sizeof cd);
-                mkdirs(cd);
-                part_paths(s->opt.cold_dir, kind, iv, keys[i], cdata, cidx);
+                td_store_kind_dir(s->opt.cold_dir, kind, iv, cd, sizeof cd);
+                td_store_mkdirs(cd);
+                td_store_part_paths(s->opt.cold_dir, kind, iv, keys[i], cdata, cidx);
                 if (move_file(idx, cidx) == TD_OK && move_file(data, cdata) == TD_OK) {
                     td_log_info("store", "retention: moved %s to %s", data, cdata);
                     STAT_ADD(s, partitions_moved, 1);
@@ -1533,12 +1327,12 @@ int td_store_retention(td_store_t *s, int64_t now_s)
 static void recover_newest(td_store_t *s, int kind, int iv)
 {
     char d[TD_PART_PATH_MAX];
-    kind_dir(s->dir, kind, iv, d, sizeof d);
+    td_store_kind_dir(s->dir, kind, iv, d, sizeof d);
     int64_t *keys;
-    size_t n = list_keys_dir(d, kind, iv, &keys);
+    size_t n = td_store_list_keys(d, kind, iv, &keys);
     if (n) {
         char data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
-        part_paths(s->dir, kind, iv, keys[n - 1], data, idx);
+        td_store_part_paths(s->dir, kind, iv, keys[n - 1], data, idx);
         recover_part(s, data, idx);
         s->newest_key[kind - 1][iv] = keys[n - 1];
         if (n >= 2) schedule_seal(s, kind, iv, keys[n - 2]); /* a crash may have left it unsealed */
@@ -1572,7 +1366,7 @@ int td_store_open(const char *dir, const td_store_options_t *opt, td_store_t **o
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     int rc;
     if (!s->opt.read_only) {
-        if ((rc = mkdirs(dir)) != TD_OK) {
+        if ((rc = td_store_mkdirs(dir)) != TD_OK) {
             snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
             goto fail;
         }
@@ -1652,150 +1446,4 @@ void td_store_close(td_store_t *s)
     if (s->lock_fd >= 0) close(s->lock_fd);
     pthread_mutex_destroy(&s->mu);
     td_free(s);
-}
-
-/* ---- verify ---- */
-
-typedef struct vctx {
-    td_store_verify_report_t *rep;
-    void (*report)(void *ctx, const char *line);
-    void *ctx;
-    const char *path;
-    const uint8_t *base;
-    td_blk_scratch_t scratch;
-    void *dec;
-    size_t dec_cap;
-    td_idx_entry_t *ent;
-    size_t n, cap;
-} vctx_t;
-
-static void vreport(vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void vreport(vctx_t *v, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (v->report) v->report(v->ctx, line);
-}
-
-static void verify_fn(void *ctx, uint64_t off, const td_blk_info_t *info, const char *damage)
-{
-    vctx_t *v = ctx;
-    if (!info) {
-        v->rep->bad_blocks++;
-        vreport(v, "%s: offset %llu: %s", v->path, (unsigned long long)off, damage);
-        return;
-    }
-    size_t need = (size_t)info->count * (info->kind == TD_BLK_TICKS ? sizeof(td_blk_tick_t) : sizeof(td_blk_candle_t));
-    if (v->dec_cap < need) {
-        td_free(v->dec);
-        v->dec = td_malloc(need);
-        v->dec_cap = need;
-    }
-    int rc = info->kind == TD_BLK_TICKS
-                 ? td_blk_decode_ticks(&v->scratch, v->base + off, info->len, v->dec, info->count)
-                 : td_blk_decode_candles(&v->scratch, v->base + off, info->len, v->dec, info->count);
-    if (rc < 0) {
-        v->rep->bad_blocks++;
-        v->rep->bad_bytes += info->len;
-        vreport(v, "%s: offset %llu: block of %s does not decode (%s)", v->path, (unsigned long long)off, info->sym,
-                td_strerror(rc));
-        return;
-    }
-    v->rep->blocks++;
-    v->rep->events += (uint64_t)rc;
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 256;
-        v->ent = td_realloc(v->ent, v->cap * sizeof *v->ent);
-    }
-    v->ent[v->n].offset = off;
-    v->ent[v->n].info = *info;
-    v->n++;
-}
-
-static void verify_part(vctx_t *v, const char *data, const char *idx)
-{
-    td_part_map_t m;
-    if (td_part_map(data, &m) != TD_OK) {
-        v->rep->bad_blocks++;
-        vreport(v, "%s: cannot read: %s", data, strerror(errno));
-        return;
-    }
-    v->rep->partitions++;
-    v->path = data;
-    v->base = m.base;
-    v->n = 0;
-    uint64_t before = v->rep->bad_blocks, valid_end = 0;
-    td_part_scan_mem(m.base, m.size, 0, verify_fn, v, &valid_end);
-    uint64_t covered = 0;
-    for (size_t i = 0; i < v->n; i++) covered += v->ent[i].info.len;
-    if (v->rep->bad_blocks > before) v->rep->bad_bytes += m.size - covered;
-    /* the index must list exactly the valid blocks (it is rebuilt at the next writer open if not) */
-    td_part_map_t im;
-    if (td_part_map(idx, &im) == TD_OK) {
-        size_t ni = im.size / TD_IDX_ENTRY, j = 0;
-        bool ok = im.size % TD_IDX_ENTRY == 0;
-        for (size_t i = 0; i < ni && ok; i++) {
-            td_idx_entry_t e;
-            if (td_idx_decode(im.base + i * TD_IDX_ENTRY, &e) != TD_OK) ok = false;
-            else {
-                while (j < v->n && v->ent[j].offset < e.offset) j++;
-                if (j == v->n || v->ent[j].offset != e.offset || v->ent[j].info.len != e.info.len ||
-                    strcmp(v->ent[j].info.sym, e.info.sym) != 0)
-                    ok = false;
-            }
-        }
-        if (!ok) vreport(v, "%s: index does not match the data (rebuilt at the next open; data is not lost)", idx);
-        td_part_unmap(&im);
-    } else if (m.size) {
-        vreport(v, "%s: index missing (rebuilt at the next open; data is not lost)", idx);
-    }
-    td_part_unmap(&m);
-}
-
-int td_store_verify(const char *dir, td_store_verify_report_t *rep, void (*report)(void *ctx, const char *line),
-                    void *ctx)
-{
-    memset(rep, 0, sizeof *rep);
-    vctx_t v = { .rep = rep, .report = report, .ctx = ctx };
-    for (int kind = TD_BLK_TICKS; kind <= TD_BLK_CANDLES; kind++) {
-        for (int iv = 0; iv < (kind == TD_BLK_TICKS ? 1 : TD_IV_COUNT); iv++) {
-            char d[TD_PART_PATH_MAX];
-            kind_dir(dir, kind, iv, d, sizeof d);
-            int64_t *keys;
-            size_t n = list_keys_dir(d, kind, iv, &keys);
-            for (size_t i = 0; i < n; i++) {
-                char data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
-                part_paths(dir, kind, iv, keys[i], data, idx);
-                verify_part(&v, data, idx);
-            }
-            td_free(keys);
-        }
-    }
-    char path[TD_PART_PATH_MAX];
-    snprintf(path, sizeof path, "%s/state.tds", dir);
-    td_part_map_t m;
-    if (td_part_map(path, &m) == TD_OK) {
-        for (uint64_t off = 0; off + STATE_REC <= m.size; off += STATE_REC) {
-            char name[TD_SYM_NAME_MAX + 1];
-            uint32_t magic;
-            memcpy(&magic, m.base + off, 4);
-            if (magic == 0) continue; /* an unused slot */
-            if (!state_decode(m.base + off, name, NULL)) {
-                rep->bad_blocks++;
-                vreport(&v, "%s: offset %llu: damaged state record", path, (unsigned long long)off);
-            }
-        }
-        if (m.size % STATE_REC) {
-            rep->bad_blocks++;
-            vreport(&v, "%s: torn state record at the end", path);
-        }
-        td_part_unmap(&m);
-    }
-    td_free(v.dec);
-    td_free(v.ent);
-    td_blk_scratch_free(&v.scratch);
-    return rep->bad_blocks ? TD_EPROTO : TD_OK;
 }

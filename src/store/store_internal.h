@@ -9,6 +9,7 @@
 #ifndef TD_STORE_INTERNAL_H
 #define TD_STORE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,6 +112,26 @@ void td_idx_encode(const td_idx_entry_t *e, uint8_t out[TD_IDX_ENTRY]);
 int td_idx_decode(const uint8_t in[TD_IDX_ENTRY], td_idx_entry_t *e); /* TD_OK or TD_EPROTO */
 
 uint32_t td_store_crc(uint32_t crc, const void *p, size_t n);
+
+/* ---- layout (store_layout.c) ---- */
+#define TD_STATE_REC 656u
+#define TD_STATE_MAGIC 0x31534454u /* "TDS1" */
+
+int64_t td_store_clamp_day(int64_t day);      /* to years 0000..9999, what a file name can say */
+int64_t td_store_part_day(int64_t ns);        /* the tick partition (day) of an exchange time */
+int64_t td_store_candle_key(td_interval_t iv, int64_t time_s); /* day, or first day of the year for 1d/1w */
+void td_store_kind_dir(const char *root, int kind, int iv, char *out, size_t len);
+void td_store_part_paths(const char *root, int kind, int iv, int64_t key, char *data, char *idx);
+int td_store_mkdirs(const char *path);
+void td_store_fsync_dir(const char *path);
+/* Partition keys present in a kind directory, ascending; *out is td_malloc'd. */
+size_t td_store_list_keys(const char *dir, int kind, int iv, int64_t **out);
+
+/* State records (state.tds): a symbol's engine snapshot with a 48-bit generation, crc32-checked. */
+struct td_sym_snap;
+void td_store_state_encode(const char *name, const struct td_sym_snap *sn, uint64_t gen, uint8_t out[TD_STATE_REC]);
+uint64_t td_store_state_gen(const uint8_t in[TD_STATE_REC]);
+bool td_store_state_decode(const uint8_t in[TD_STATE_REC], char name[TD_SYM_NAME_MAX + 1], struct td_sym_snap *sn);
 
 /* UTC calendar: days since the epoch <-> "YYYY-MM-DD". */
 int64_t td_store_day_of_ns(int64_t ns);
