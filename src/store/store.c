@@ -12,8 +12,8 @@
  *   DIR/LOCK                                  flock'ed by the one writer process
  * A partition is a sequence of self-checking blocks (block.c: columns, zstd, crc32) and a derived index
  * (part.c). Each block holds one symbol's records in engine order; the block header is the index entry.
- * Closed partitions are sealed: each symbol's blocks re-cut to full size (fewer, larger blocks: smaller on
- * disk, one read per symbol and day for a query).
+ * Closed partitions are sealed by a maintenance thread: each symbol's blocks re-cut to full size (fewer, larger
+ * blocks: smaller on disk, one read per symbol and day for a query).
  *
  * == Writer ==
  * The producer (engine thread) copies records into a bounded SPSC ring; when the ring is full it waits and
@@ -56,7 +56,8 @@
  * as closed (no candle is emitted twice).
  *
  * Threading: see store.h. The writer thread owns everything under "writer state"; readers share the
- * partition cache under `mu`.
+ * partition cache under `mu`; the maintenance thread takes partitions to seal from a queue under `maint_mu`
+ * (only partitions the writer has closed; the writer takes one back before appending to it).
  */
 #include "store/store.h"
 
@@ -108,7 +109,7 @@ typedef struct symw {
     uint64_t max_seq;
     int64_t last_state_ns;
     int64_t state_pair;  /* slot pair in state.tds (-1: not assigned yet) */
-    uint64_t td_store_state_gen;  /* generation of the next state record */
+    uint64_t state_next_gen; /* generation of the next state record */
     bool active;
     cvec_t candles[TD_IV_COUNT];
 } symw_t;
@@ -169,8 +170,15 @@ struct td_store {
     uint64_t drained, buffered, staged;
     int64_t next_flush_ns, last_fsync_ns, next_retention_ns;
     int64_t newest_key[2][TD_IV_COUNT]; /* [kind-1][iv] */
-    int64_t (*to_seal)[3];   /* partitions to compact when they stop receiving data */
+    /* sealing: a maintenance thread compacts partitions the writer has closed, so a midnight rollover does not
+     * stall the writer; the writer waits only if it must append to the one partition being sealed */
+    pthread_t maint;
+    bool maint_running, maint_stop;
+    pthread_mutex_t maint_mu;
+    pthread_cond_t maint_cv;
+    int64_t (*to_seal)[3];   /* queue (under maint_mu) */
     int nseal, seal_cap;
+    int64_t sealing[3];      /* the partition being sealed (under maint_mu); kind 0 = none */
     int64_t (*touched)[3];   /* partitions appended to by this process: compacted at close */
     int ntouched, touched_cap;
     int state_fd;
@@ -366,7 +374,53 @@ static void add_key(int64_t (**arr)[3], int *n, int *cap, int kind, int iv, int6
 
 static void schedule_seal(td_store_t *s, int kind, int iv, int64_t key)
 {
+    pthread_mutex_lock(&s->maint_mu);
     add_key(&s->to_seal, &s->nseal, &s->seal_cap, kind, iv, key);
+    pthread_cond_broadcast(&s->maint_cv);
+    pthread_mutex_unlock(&s->maint_mu);
+}
+
+/* The writer is about to append to (kind, iv, key): take it off the sealing queue, wait if it is being
+ * sealed right now (late data for yesterday at midnight: rare). */
+static void claim_from_sealer(td_store_t *s, int kind, int iv, int64_t key)
+{
+    pthread_mutex_lock(&s->maint_mu);
+    for (int i = 0; i < s->nseal; i++)
+        if (s->to_seal[i][0] == kind && s->to_seal[i][1] == iv && s->to_seal[i][2] == key) {
+            memmove(&s->to_seal[i], &s->to_seal[i + 1], (size_t)(s->nseal - i - 1) * sizeof *s->to_seal);
+            s->nseal--;
+            break;
+        }
+    while (s->sealing[0] == kind && s->sealing[1] == iv && s->sealing[2] == key)
+        pthread_cond_wait(&s->maint_cv, &s->maint_mu);
+    pthread_mutex_unlock(&s->maint_mu);
+}
+
+static void *maint_main(void *arg)
+{
+    td_store_t *s = arg;
+    pthread_mutex_lock(&s->maint_mu);
+    for (;;) {
+        while (s->nseal == 0 && !s->maint_stop) pthread_cond_wait(&s->maint_cv, &s->maint_mu);
+        if (s->nseal == 0) break; /* stopping, queue drained */
+        memcpy(s->sealing, s->to_seal[0], sizeof s->sealing);
+        memmove(&s->to_seal[0], &s->to_seal[1], (size_t)(s->nseal - 1) * sizeof *s->to_seal);
+        s->nseal--;
+        pthread_mutex_unlock(&s->maint_mu);
+        char data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
+        td_store_part_paths(s->dir, (int)s->sealing[0], (int)s->sealing[1], s->sealing[2], data, idx);
+        bool changed = false;
+        int64_t t0 = td_mono_ns();
+        int rc = td_part_seal(data, idx, s->opt.zstd_level, s->opt.block_events, &changed, &s->mu);
+        if (rc != TD_OK) td_log_error("store", "%s: sealing failed: %s", data, strerror(-rc));
+        else if (changed)
+            td_log_info("store", "%s: sealed in %.1f ms", data, (double)(td_mono_ns() - t0) / 1e6);
+        pthread_mutex_lock(&s->maint_mu);
+        s->sealing[0] = 0;
+        pthread_cond_broadcast(&s->maint_cv);
+    }
+    pthread_mutex_unlock(&s->maint_mu);
+    return NULL;
 }
 
 static void pw_close(td_store_t *s, pw_t *w, bool do_sync)
@@ -423,6 +477,7 @@ static pw_t *pw_get(td_store_t *s, int kind, int iv, int64_t key)
         return NULL;
     }
     td_store_part_paths(s->dir, kind, iv, key, data, idx);
+    claim_from_sealer(s, kind, iv, key);
     struct stat st;
     bool exists = stat(data, &st) == 0;
     if (exists) recover_part(s, data, idx);
@@ -593,39 +648,19 @@ static void write_states(td_store_t *s, bool force, int64_t now)
             const state_ent_t *e = state_find(s, td_sym_name(sym));
             if (e) {
                 b->state_pair = e - s->states;
-                b->td_store_state_gen = td_store_state_gen(e->rec) + 1;
+                b->state_next_gen = td_store_state_gen(e->rec) + 1;
             } else {
                 b->state_pair = s->state_pairs++;
-                b->td_store_state_gen = 1;
+                b->state_next_gen = 1;
             }
         }
         uint8_t rec[TD_STATE_REC];
-        td_store_state_encode(td_sym_name(sym), &sn, b->td_store_state_gen, rec);
-        off_t off = (off_t)((b->state_pair * 2 + (int64_t)(b->td_store_state_gen & 1)) * TD_STATE_REC);
+        td_store_state_encode(td_sym_name(sym), &sn, b->state_next_gen, rec);
+        off_t off = (off_t)((b->state_pair * 2 + (int64_t)(b->state_next_gen & 1)) * TD_STATE_REC);
         if (pwrite(s->state_fd, rec, TD_STATE_REC, off) != (ssize_t)TD_STATE_REC) STAT_ADD(s, write_errors, 1);
-        b->td_store_state_gen++;
+        b->state_next_gen++;
         b->active = false; /* its state is taken: it leaves the active list until it changes again */
     }
-}
-
-static void seal_pending(td_store_t *s)
-{
-    for (int i = 0; i < s->nseal; i++) {
-        int kind = (int)s->to_seal[i][0], iv = (int)s->to_seal[i][1];
-        int64_t key = s->to_seal[i][2];
-        bool open_now = false;
-        for (int k = 0; k < MAX_PW; k++)
-            if (s->pws[k].used && s->pws[k].kind == kind && s->pws[k].iv == iv && s->pws[k].key == key)
-                open_now = true;
-        if (open_now) continue; /* still receiving (late data): sealed when it is closed */
-        char data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
-        td_store_part_paths(s->dir, kind, iv, key, data, idx);
-        bool changed = false;
-        int rc = td_part_seal(data, idx, s->opt.zstd_level, s->opt.block_events, &changed, &s->mu);
-        if (rc != TD_OK) td_log_error("store", "%s: sealing failed: %s", data, strerror(-rc));
-        else if (changed) td_log_info("store", "%s: sealed", data);
-    }
-    s->nseal = 0;
 }
 
 /* Writes everything buffered; fsyncs per the policy (or when forced). */
@@ -671,7 +706,6 @@ static void flush_all(td_store_t *s, bool force_sync)
         s->last_fsync_ns = now;
         atomic_store_explicit(&s->st.synced, upto, memory_order_release);
     }
-    if (s->nseal) seal_pending(s);
 }
 
 static void *writer_main(void *arg)
@@ -1356,6 +1390,8 @@ int td_store_open(const char *dir, const td_store_options_t *opt, td_store_t **o
     s->state_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->recent_mu, NULL);
+    pthread_mutex_init(&s->maint_mu, NULL);
+    pthread_cond_init(&s->maint_cv, NULL);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < TD_IV_COUNT; i++) s->newest_key[k][i] = INT64_MIN;
     if (strlen(dir) >= sizeof s->dir - 64) {
@@ -1390,7 +1426,12 @@ int td_store_open(const char *dir, const td_store_options_t *opt, td_store_t **o
         s->active = td_malloc((TD_SYM_MAX + 1) * sizeof *s->active);
         s->ring = td_spsc_create(s->opt.ring_capacity, sizeof(rec_t));
         s->recent = td_calloc(TD_SYM_MAX + 1, sizeof *s->recent);
-        seal_pending(s);
+        if (pthread_create(&s->maint, NULL, maint_main, s) != 0) {
+            rc = TD_ENOMEM;
+            snprintf(err, errlen, "cannot start the store maintenance thread");
+            goto fail;
+        }
+        s->maint_running = true;
         if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
             rc = TD_ENOMEM;
             snprintf(err, errlen, "cannot start the store writer thread");
@@ -1419,7 +1460,14 @@ void td_store_close(td_store_t *s)
          * full blocks */
         for (int i = 0; i < s->ntouched; i++)
             schedule_seal(s, (int)s->touched[i][0], (int)s->touched[i][1], s->touched[i][2]);
-        seal_pending(s);
+        if (s->maint_running) { /* drains the sealing queue, then exits */
+            pthread_mutex_lock(&s->maint_mu);
+            s->maint_stop = true;
+            pthread_cond_broadcast(&s->maint_cv);
+            pthread_mutex_unlock(&s->maint_mu);
+            pthread_join(s->maint, NULL);
+            s->maint_running = false;
+        }
         for (uint32_t i = 0; i <= TD_SYM_MAX; i++) {
             symw_t *b = s->syms[i];
             if (!b) continue;
@@ -1434,6 +1482,8 @@ void td_store_close(td_store_t *s)
         for (uint32_t i = 0; i <= TD_SYM_MAX; i++) td_free(s->recent[i]);
     td_free(s->recent);
     pthread_mutex_destroy(&s->recent_mu);
+    pthread_mutex_destroy(&s->maint_mu);
+    pthread_cond_destroy(&s->maint_cv);
     td_spsc_destroy(s->ring);
     td_blk_scratch_free(&s->wscratch);
     for (int i = 0; i < s->nparts; i++) td_part_close(s->parts[i]);
