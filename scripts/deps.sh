@@ -5,7 +5,8 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev   # toolchain; clang + rt for libFuzzer
-  libzstd-dev                                                 # block compression in the store
+  libzstd-dev zlib1g-dev                                      # block compression and crc32 in the store
+  libsqlite3-dev postgresql                                   # bench_store peers (loaded at run time)
   libcmocka-dev                                               # unit tests
   libssl-dev                                                  # libcrypto: SHA-1/base64 (WebSocket handshake)
   python3-websockets                                          # a real WebSocket client in tests/net

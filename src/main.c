@@ -21,10 +21,57 @@
 #include "engine/engine.h"
 #include "feed/runner.h"
 #include "feed/source.h"
+#include "store/store.h"
 
 #define FEED_RING_EVENTS (1u << 16)
 
 static volatile sig_atomic_t stop_requested;
+
+/* ---- store wiring: events and out records from the engine thread into the store; state back at start ---- */
+/* What the engine's out records and input events reach in this node: the store (durable history) and
+ * the API (live fan-out). One emit callback, so the order is the same for both. */
+typedef struct store_link {
+    td_store_t *store;
+    td_engine_t *engine;
+    td_api_t *api;
+} store_link_t;
+
+static void store_on_event(void *ctx, const td_event_t *ev, uint64_t seq)
+{
+    store_link_t *l = ctx;
+    if (l->store) td_store_append(l->store, ev, &seq, 1);
+}
+
+static void store_on_out(void *ctx, const td_out_t *o)
+{
+    store_link_t *l = ctx;
+    if (l->store && (o->type == TD_OUT_NBBO || o->type == TD_OUT_CANDLE)) td_store_append_out(l->store, o);
+}
+
+static void node_emit(void *ctx, const td_out_t *o)
+{
+    store_link_t *l = ctx;
+    store_on_out(ctx, o);
+    td_api_emit(l->api, o);
+}
+
+static void node_batch_end(void *ctx)
+{
+    store_link_t *l = ctx;
+    td_api_batch_end(l->api);
+}
+
+static bool store_state(void *ctx, uint32_t sym, td_sym_snap_t *out)
+{
+    return td_engine_snapshot(ctx, sym, out);
+}
+
+static void store_restore_one(void *ctx, uint32_t sym)
+{
+    store_link_t *l = ctx;
+    td_sym_snap_t snap;
+    if (td_store_restore_state(l->store, sym, &snap)) td_engine_restore(l->engine, sym, &snap);
+}
 
 static void on_signal(int sig)
 {
@@ -160,9 +207,27 @@ int main(int argc, char **argv)
         td_config_free(&cfg);
         return 2;
     }
-    td_engine_config_t ecfg = { .wall_clock = all_live, .emit = td_api_emit, .emit_ctx = api,
-                                  .batch_end = td_api_batch_end };
+    static store_link_t link;
+    link.api = api;
+    td_engine_config_t ecfg = { .wall_clock = all_live, .emit = node_emit, .emit_ctx = &link,
+                                .batch_end = node_batch_end, .on_event = store_on_event, .on_event_ctx = &link };
     td_engine_t *engine = td_engine_create(&ecfg);
+    link.engine = engine;
+    td_store_options_t sopt;
+    td_store_options_default(&sopt);
+    sopt.fsync_ms = cfg.fsync_ms;
+    sopt.state_fn = store_state;
+    sopt.state_ctx = engine;
+    td_store_t *store;
+    if (td_store_open(cfg.data_dir, &sopt, &store, err, sizeof err) != TD_OK) {
+        fprintf(stderr, "tickd: --data-dir %s: %s\n", cfg.data_dir, err);
+        td_engine_destroy(engine);
+        td_api_destroy(api);
+        td_config_free(&cfg);
+        return 1;
+    }
+    link.store = store;
+    td_store_each_state_symbol(store, store_restore_one, &link); /* restart: seq, last price, open candles */
 
     td_feed_runner_t *runners[TD_MAX_FEEDS];
     int nrunners = 0;
@@ -172,6 +237,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "tickd: --feed %s: %s\n", cfg.feeds[i], err);
             for (int k = 0; k < nrunners; k++) td_feed_runner_destroy(runners[k]);
             td_engine_destroy(engine);
+            td_store_close(store);
             td_api_destroy(api);
             td_config_free(&cfg);
             return 2;
@@ -229,6 +295,13 @@ int main(int argc, char **argv)
     td_log_info("tickd", "stopped: %llu events applied, %llu rejected, %llu out records",
                 (unsigned long long)atomic_load(&st->events), (unsigned long long)atomic_load(&st->rejected),
                 (unsigned long long)atomic_load(&st->outs));
+    const td_store_stats_t *ss = td_store_stats(store);
+    td_log_info("tickd", "store: %llu records, %llu blocks, %llu bytes written, %llu ring waits, %llu corrupt "
+                         "blocks skipped",
+                (unsigned long long)atomic_load(&ss->appended), (unsigned long long)atomic_load(&ss->blocks_written),
+                (unsigned long long)atomic_load(&ss->bytes_written), (unsigned long long)atomic_load(&ss->ring_waits),
+                (unsigned long long)atomic_load(&ss->corrupt_blocks));
+    td_store_close(store); /* drains the ring, writes, fsyncs */
     for (int i = 0; i < nrunners; i++) td_feed_runner_destroy(runners[i]);
     td_engine_destroy(engine);
     td_api_destroy(api);

@@ -347,7 +347,38 @@ static void apply_order(td_engine_t *e, symstate_t *s, venue_t *v, const td_even
     refresh_top(e, s, v, ev);
 }
 
+static void apply_one(td_engine_t *e, const td_event_t *ev);
+
 void td_engine_apply(td_engine_t *e, const td_event_t *ev)
+{
+    if (e->cfg.on_event) {
+        const symstate_t *s = ev->sym && ev->sym <= TD_SYM_MAX ? e->syms[ev->sym] : NULL;
+        e->cfg.on_event(e->cfg.on_event_ctx, ev, s ? s->seq : 0);
+    }
+    apply_one(e, ev);
+}
+
+void td_engine_restore(td_engine_t *e, uint32_t sym, const td_sym_snap_t *snap)
+{
+    if (sym == 0 || sym > TD_SYM_MAX) return;
+    symstate_t *s = sym_state(e, sym);
+    if (snap->seq > s->seq) s->seq = snap->seq;
+    s->last_px = snap->last_px;
+    s->last_qty = snap->last_qty;
+    s->last_ns = snap->last_ns;
+    s->trades = snap->trades;
+    s->day_start_s = snap->day_start_s;
+    s->day_open = snap->day_open;
+    s->day_high = snap->day_high;
+    s->day_low = snap->day_low;
+    s->prev_close = snap->prev_close;
+    s->day_volume = snap->day_volume;
+    s->trading_state = snap->trading_state;
+    td_candles_restore(&s->candles, snap->candles, snap->candle_mask, snap->last_ns);
+    mark_dirty(e, s);
+}
+
+static void apply_one(td_engine_t *e, const td_event_t *ev)
 {
     STAT_ADD(e, events, 1);
     if (ev->type < TD_EV_TYPE_COUNT) STAT_ADD(e, by_type[ev->type], 1);

@@ -65,6 +65,10 @@ typedef struct td_out {
 
 typedef void (*td_engine_emit_fn)(void *ctx, const td_out_t *out);
 
+/* Called for every event before it is applied, with the symbol's out seq at that moment (0 if the symbol
+ * has no state yet): the store's feed, so the stored event precedes the out records it causes. */
+typedef void (*td_engine_event_fn)(void *ctx, const td_event_t *ev, uint64_t seq);
+
 typedef struct td_engine_config {
     td_engine_emit_fn emit;  /* may be NULL */
     void *emit_ctx;
@@ -72,6 +76,8 @@ typedef struct td_engine_config {
      * consumer of emit() signal other threads once per batch instead of once per record. */
     void (*batch_end)(void *emit_ctx);
     bool wall_clock;         /* also advance candle time with CLOCK_REALTIME (live feeds) */
+    td_engine_event_fn on_event; /* may be NULL */
+    void *on_event_ctx;
 } td_engine_config_t;
 
 /* What other threads may read about a symbol (seqlock-published at batch end). */
@@ -126,6 +132,10 @@ void td_engine_destroy(td_engine_t *e);
 void td_engine_apply(td_engine_t *e, const td_event_t *ev);
 /* The same for n events in order, with cache prefetching across the batch (what the engine thread uses). */
 void td_engine_apply_batch(td_engine_t *e, const td_event_t *evs, size_t n);
+/* Restart: puts back a symbol's seq, last trade, day statistics, trading state and open candles (from the
+ * store, see store.h td_store_restore_state), so seq continues and no candle is emitted twice. Before
+ * td_engine_start (or on the engine thread). */
+void td_engine_restore(td_engine_t *e, uint32_t sym, const td_sym_snap_t *snap);
 /* Ends a batch: publishes snapshots of the symbols touched since the last call. */
 void td_engine_flush(td_engine_t *e);
 /* Advances the engine clock (closes candles that ended); engine thread only. */
