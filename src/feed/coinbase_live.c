@@ -13,6 +13,8 @@
  * connection can land on a book from the old one (they are dropped until that product's snapshot).
  * Subscribe messages are sent one per tick, at most SUB_INTERVAL_MS apart (Coinbase allows more; we do
  * not need more).
+ * Bad input: a malformed level2 message (legacy: no sequence numbers to notice the loss later) and an
+ * Advanced Trade sequence_num gap both drop the connection so that the next one starts from snapshots.
  * Trade backfill: not implemented for Coinbase (its REST trades endpoint is paginated by trade id; the
  * GAP marks the hole).
  */
@@ -101,16 +103,34 @@ static void cb_tick(td_live_t *l, int64_t now)
     if (rc != TD_OK) td_live_fail(l, "sending subscribe failed");
 }
 
+static bool contains(const char *s, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    for (size_t i = 0; i + k <= n; i++)
+        if (!memcmp(s + i, lit, k)) return true;
+    return false;
+}
+
 static void cb_on_text(td_live_t *l, const char *json, size_t len, int64_t recv_ns)
 {
     cb_live_t *c = l->ex;
     td_cb_kind_t kind = TD_CB_UNKNOWN;
+    uint64_t gaps_before = td_cb_gaps(c->feed);
     if (td_cb_handle(c->feed, json, len, recv_ns, td_live_emit, l, &kind) < 0) {
         td_live_bad(l, td_cb_error(c->feed), json, len);
+        /* The legacy level2 channel has no sequence numbers: a book message we could not read is an update
+         * we lost without any later way to notice. Resync (a new connection brings new snapshots) rather
+         * than keep a book that may be wrong. Other malformed messages are only counted. */
+        if (contains(json, len < 256 ? len : 256, "l2update") || contains(json, len < 256 ? len : 256, "l2_data") ||
+            contains(json, len < 256 ? len : 256, "\"snapshot\""))
+            td_live_fail(l, "malformed book message: resyncing");
         return;
     }
     if (kind == TD_CB_UNKNOWN) td_live_bad(l, "unknown message type", json, len);
     else if (kind == TD_CB_ERROR) td_live_bad(l, "error message from the exchange", json, len);
+    /* Advanced Trade: a sequence_num gap made every book stale (td_cb emitted the GAP); only new snapshots
+     * repair it, and a new subscription is how to get them. */
+    if (td_cb_gaps(c->feed) != gaps_before) td_live_fail(l, "sequence_num gap: resubscribing for snapshots");
 }
 
 static void cb_destroy(td_live_t *l)
