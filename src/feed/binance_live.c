@@ -158,8 +158,11 @@ static void fetch_snapshot(td_live_t *l, bn_live_t *b, uint32_t i, int64_t now)
     if (rc == TD_ERANGE)
         td_log_info("live", "%s: snapshot of %s (lastUpdateId %" PRIu64 ") older than the buffered stream; retrying",
                     l->base.name, td_sym_name(l->syms[i]), snap.last_update_id);
-    else if (rc == TD_OK)
+    else if (rc == TD_OK) {
         s->snap_next_ns = 0;
+        td_log_info("live", "%s: %s synced from a snapshot (lastUpdateId %" PRIu64 ", %zu bids, %zu asks)",
+                    l->base.name, td_sym_name(l->syms[i]), snap.last_update_id, snap.nbids, snap.nasks);
+    }
     td_free(body);
 }
 

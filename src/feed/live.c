@@ -344,7 +344,11 @@ static void step_live(td_live_t *l, int64_t now)
             return;
         }
     }
+    /* tick may block in a REST call; that time was not spent listening, so it does not count as silence */
+    int64_t t0 = td_mono_ns();
     l->ops->tick(l, now);
+    int64_t blocked = td_mono_ns() - t0;
+    if (blocked > TD_NS_PER_MS) l->last_msg_ns += blocked;
 }
 
 static int drain(td_live_t *l, td_event_t *out, size_t max)

@@ -97,7 +97,7 @@ static int teardown(void **state)
 static void test_futures_clean(void **state)
 {
     (void)state;
-    scenario_t sc = { .futures = true };
+    scenario_t sc = { .futures = true, .extra_opts = ";stall_ms=5000;backoff_ms=50;backoff_max_ms=200" };
     result_t r;
     RUN_OR_SKIP(&sc, &r);
     assert_int_equal(r.diff, 0);
@@ -114,7 +114,7 @@ static void test_futures_clean(void **state)
 static void test_spot_tls(void **state)
 {
     (void)state;
-    scenario_t sc = { .futures = false, .tls = true };
+    scenario_t sc = { .futures = false, .tls = true, .extra_opts = ";stall_ms=5000;backoff_ms=50;backoff_max_ms=200" };
     result_t r;
     RUN_OR_SKIP(&sc, &r);
     assert_int_equal(r.diff, 0);
