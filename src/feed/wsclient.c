@@ -111,7 +111,9 @@ int td_http_parse_response(const char *buf, size_t len, td_http_resp_t *out)
     if (buf[12] != ' ' && buf[12] != '\r') return TD_EPROTO;
     out->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
     const char *p = memchr(buf, '\n', head);
-    if (!p) return TD_EPROTO;
+    if (!p || p[-1] != '\r') return TD_EPROTO;
+    for (const char *c = buf + 12; c < p - 1; c++)
+        if ((unsigned char)*c < 0x20 && *c != '\t') return TD_EPROTO; /* reason phrase */
     p++;
     const char *end = buf + head - 2; /* the final CRLF */
     while (p < end) {
