@@ -11,6 +11,7 @@ PKGS=(
   python3-websockets                                          # a real WebSocket client in tests/net
   libjsmn-dev                                                 # JSON tokenizer for the exchange feeds (header-only)
   python3                                                     # end-to-end test drivers
+  openssl                                                     # test-time self-signed certs for the wss mock exchange
 )
 
 missing=()

@@ -255,7 +255,7 @@ static void try_connect(td_live_t *l, int64_t now)
     if (l->fallback || l->used_fallback) {
         /* the books the fallback built are replaced by the exchange's: a gap for every symbol */
         close_fallback(l);
-        if (!l->outage_gap_sent) emit_gaps(l);
+        emit_gaps(l); /* again: the fallback's events may have resynced books that now change source */
         l->used_fallback = false;
         l->ops->on_reset(l);
     }

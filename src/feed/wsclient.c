@@ -5,9 +5,11 @@
  * monotonic deadline, so no call can hang longer than cfg.timeout_ms whatever the peer does (a server that
  * accepts and then says nothing is the "stall" a feed must survive).
  *
- * The receive buffer of a td_wsc_t: [0, rlen) bytes read, frames parsed from the front; a consumed frame is
- * removed at the next call (its payload was handed out zero-copy). Invariant: rlen <= rcap =
- * max_message + TD_WS_MAX_HEADER.
+ * The receive buffer of a td_wsc_t: [rpos, rlen) bytes read and not yet parsed; a delivered message's payload
+ * stays in place (zero-copy) until the next call. The unparsed tail is moved to the front only when the
+ * buffer's end is reached or rpos passes half of it, so each byte is moved O(1) times on average (moving
+ * it after every frame made a large read quadratic). Invariant: rpos <= rlen <= rcap = max_message +
+ * TD_WS_MAX_HEADER; one read asks for at most READ_CHUNK bytes.
  */
 #include "feed/wsclient.h"
 
@@ -30,6 +32,8 @@
 
 #include "core/clock.h"
 #include "core/common.h"
+
+#define READ_CHUNK (256u << 10)
 
 /* ---- URLs ---- */
 
@@ -402,7 +406,7 @@ struct td_wsc {
     bool open;
     td_ws_rx_t rx;
     char *rbuf;
-    size_t rlen, rcap, consumed;
+    size_t rpos, rlen, rcap; /* unparsed bytes are [rpos, rlen) */
     td_wsc_stats_t stats;
     int64_t last_pong_ns;
     char error[256];
@@ -452,7 +456,7 @@ void td_wsc_close(td_wsc_t *c, bool graceful, uint16_t code)
     td_ws_rx_free(&c->rx);
     td_free(c->rbuf);
     c->rbuf = NULL;
-    c->rlen = c->consumed = 0;
+    c->rpos = c->rlen = 0;
     c->open = false;
 }
 
@@ -497,7 +501,7 @@ int td_wsc_connect(td_wsc_t *c, const char *url, char *err, size_t errlen)
         goto fail;
     }
     c->rbuf = td_malloc(c->rcap);
-    c->rlen = c->consumed = 0;
+    c->rpos = c->rlen = 0;
     td_http_resp_t resp;
     for (;;) {
         int pr = td_http_parse_response(c->rbuf, c->rlen, &resp);
@@ -557,17 +561,12 @@ static int recv_fail(td_wsc_t *c, int rc, const char *why)
 int td_wsc_recv(td_wsc_t *c, int timeout_ms, td_ws_msg_t *msg)
 {
     if (!c->open) return TD_EIO;
-    if (c->consumed) {
-        memmove(c->rbuf, c->rbuf + c->consumed, c->rlen - c->consumed);
-        c->rlen -= c->consumed;
-        c->consumed = 0;
-    }
     int64_t deadline = td_mono_ns() + (int64_t)timeout_ms * TD_NS_PER_MS;
     for (;;) {
-        int r = td_ws_rx_feed(&c->rx, c->rbuf, c->rlen, msg);
+        int r = td_ws_rx_feed(&c->rx, c->rbuf + c->rpos, c->rlen - c->rpos, msg);
         if (r > 0) {
             c->stats.frames_in++;
-            c->consumed = (size_t)r;
+            c->rpos += (size_t)r;
             switch (msg->kind) {
             case TD_WS_TEXT:
             case TD_WS_BINARY:
@@ -594,9 +593,6 @@ int td_wsc_recv(td_wsc_t *c, int timeout_ms, td_ws_msg_t *msg)
             default: /* a non-final fragment */
                 break;
             }
-            memmove(c->rbuf, c->rbuf + c->consumed, c->rlen - c->consumed);
-            c->rlen -= c->consumed;
-            c->consumed = 0;
             continue;
         }
         if (r == TD_EPROTO) {
@@ -608,9 +604,16 @@ int td_wsc_recv(td_wsc_t *c, int timeout_ms, td_ws_msg_t *msg)
             return recv_fail(c, TD_EPROTO, why);
         }
         /* TD_EAGAIN: need more bytes */
+        if (c->rpos == c->rlen) c->rpos = c->rlen = 0;
+        if (c->rpos > 0 && (c->rlen == c->rcap || c->rpos >= c->rcap / 2)) {
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
         if (c->rlen == c->rcap) return recv_fail(c, TD_EPROTO, "frame larger than the receive buffer");
-        int left = remaining_ms(deadline);
-        int n = conn_read(&c->conn, c->rbuf + c->rlen, c->rcap - c->rlen, left);
+        size_t room = c->rcap - c->rlen;
+        if (room > READ_CHUNK) room = READ_CHUNK;
+        int n = conn_read(&c->conn, c->rbuf + c->rlen, room, remaining_ms(deadline));
         if (n == 0) return 0;
         if (n < 0) return recv_fail(c, n == TD_EOF ? TD_EOF : TD_EIO, n == TD_EOF ? "connection closed by the server"
                                                                                   : "read error");
@@ -680,7 +683,7 @@ int td_http_get(const char *url, const td_wsc_config_t *cfg_in, size_t max_body,
         if (left == 0) { snprintf(err, errlen, "GET %s: timed out", u.path); rc = TD_EIO; goto out; }
         int r = conn_read(&c, buf + len, cap - len, left);
         if (r == TD_EOF) eof = true;
-        else if (r < 0) { snprintf(err, errlen, "GET %s: read error", u.path); rc = TD_EIO; goto out; }
+        else if (r < 0) { snprintf(err, errlen, "GET %s: read error: %s", u.path, strerror(errno)); rc = TD_EIO; goto out; }
         else len += (size_t)r;
     }
     if (*blen > max_body) { snprintf(err, errlen, "body too large"); rc = TD_ENOBUFS; goto out; }
