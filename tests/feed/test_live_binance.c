@@ -6,6 +6,34 @@
  * code path as tickctl recording-verify). Skipped without python3-websockets. */
 #include "live_harness.h"
 
+#include <pthread.h>
+
+/* A metrics-like reader on another thread: td_feed_health() while the feed runs (atomics only). */
+typedef struct health_reader {
+    td_source_t *src;
+    _Atomic bool stop;
+    bool saw_live;
+    bool monotonic;
+    uint64_t reads;
+} health_reader_t;
+
+static void *health_reader_main(void *arg)
+{
+    health_reader_t *r = arg;
+    uint64_t last_msgs = 0;
+    r->monotonic = true;
+    while (!atomic_load(&r->stop)) {
+        td_feed_health_t h;
+        if (td_feed_health(r->src, &h) != TD_OK) break;
+        if (h.state == TD_FEED_LIVE) r->saw_live = true;
+        if (h.messages < last_msgs) r->monotonic = false;
+        last_msgs = h.messages;
+        r->reads++;
+        usleep(1000);
+    }
+    return NULL;
+}
+
 #define FUT_WS "binance/BINANCE_FUTURES.ws.1.0"
 #define FUT_HTTP "binance/BINANCE_FUTURES.http.0.0"
 #define SPOT_WS "binance/BINANCE.ws.1.0"
@@ -57,7 +85,15 @@ static int run(const scenario_t *sc, result_t *res)
     lh_replay(&ref, ws_file, http_file);
     memset(&res->live, 0, sizeof res->live);
     for (int i = 0; i < 4; i++) res->syms[i] = td_sym_lookup(names[i], strlen(names[i]));
+    health_reader_t hr = { .src = src };
+    pthread_t hth;
+    pthread_create(&hth, NULL, health_reader_main, &hr);
     res->diff = lh_run(src, &res->live, &ref, res->syms, 4, &m, scheme, sc->tls ? cert : NULL, 40);
+    atomic_store(&hr.stop, true);
+    pthread_join(hth, NULL);
+    assert_true(hr.reads > 0);
+    assert_true(hr.monotonic);
+    assert_true(hr.saw_live);
     assert_int_equal(td_feed_health(src, &res->h), TD_OK);
     print_message("  %s faults=%s: state=%s connects=%" PRIu64 " reconnects=%" PRIu64 " gaps=%" PRIu64
                   " resyncs=%" PRIu64 " bad=%" PRIu64 " stalls=%" PRIu64 " backfilled=%" PRIu64 " snapshots=%" PRIu64
