@@ -53,9 +53,9 @@ static inline const char *lh_source_dir(void)
     return buf;
 }
 
-/* Starts the mock; extra = further arguments (already split by spaces), NULL-terminated. */
-static inline int lh_mock_start(lh_mock_t *m, const char *kind, const char *ws_file, const char *http_file,
-                                const char *faults, const char *cert, const char *key, int rate)
+/* Starts the mock; extra = one more argument ("--cb-format=advanced") or NULL. */
+static inline int lh_mock_start_x(lh_mock_t *m, const char *kind, const char *ws_file, const char *http_file,
+                                  const char *faults, const char *cert, const char *key, int rate, const char *extra)
 {
     const char *py = lh_python();
     if (!py) return -1;
@@ -74,6 +74,7 @@ static inline int lh_mock_start(lh_mock_t *m, const char *kind, const char *ws_f
     if (cert) { argv[a++] = "--cert"; argv[a++] = cert; argv[a++] = "--key"; argv[a++] = key; }
     argv[a++] = "--rate"; argv[a++] = rate_s;
     argv[a++] = "--max-seconds"; argv[a++] = "90";
+    if (extra) argv[a++] = extra;
     argv[a] = NULL;
     int out[2];
     if (pipe(out) != 0) return -1;
@@ -109,6 +110,12 @@ static inline int lh_mock_start(lh_mock_t *m, const char *kind, const char *ws_f
         return -1;
     }
     return 0;
+}
+
+static inline int lh_mock_start(lh_mock_t *m, const char *kind, const char *ws_file, const char *http_file,
+                                const char *faults, const char *cert, const char *key, int rate)
+{
+    return lh_mock_start_x(m, kind, ws_file, http_file, faults, cert, key, rate, NULL);
 }
 
 static inline void lh_mock_stop(lh_mock_t *m)

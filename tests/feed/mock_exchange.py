@@ -25,6 +25,9 @@ first book frame (depthUpdate / l2update) of a subscribed symbol at or after ind
   stall:I:S      send nothing for S seconds (connection left open)
   badframe:I     write bytes that are not a valid WebSocket frame (a protocol error)
   refuse:I:N     at that point close the connection and refuse the next N upgrade attempts with HTTP 503
+Coinbase --cb-format advanced: the same recording re-encoded as Advanced Trade messages (channel l2_data with
+"snapshot"/"update" events, market_trades; tickers are not sent) with a per-connection "sequence_num", so a
+skip fault is a sequence_num gap the client must detect.
 Control: GET /_mock/state -> {"pos","total","done","connections","faults_fired","snapshots_served", ...}.
 
 Prints "PORT <n>" on stdout once listening. Runs until killed (the tests stop it by PID) or --max-seconds.
@@ -128,6 +131,7 @@ class Exchange:
         self.faults_fired = []
         self.snapshots_served = 0
         self.rate = a.rate
+        self.cb_advanced = a.cb_format == "advanced"
 
     # ---- the book model ----
     def frame_key(self, obj):
@@ -234,6 +238,38 @@ class Conn:
         self.streams = set()
         self.products = set()
         self.subscribed = False
+        self.seq = 0
+
+
+def cb_encode(c, obj, skip=False):
+    """A Coinbase message for this connection: legacy text as is, or re-encoded as Advanced Trade with the
+    connection's next sequence_num (consumed even when skip: that is the gap). None = not sent."""
+    if not ex.cb_advanced:
+        return None if skip else json.dumps(obj, separators=(",", ":"))
+    t, p = obj.get("type"), obj.get("product_id")
+    ts = obj.get("time", "2021-04-17T16:43:37.000000Z")
+    if t == "snapshot":
+        ups = [{"side": "bid", "event_time": ts, "price_level": px, "new_quantity": q} for px, q in obj["bids"]]
+        ups += [{"side": "offer", "event_time": ts, "price_level": px, "new_quantity": q} for px, q in obj["asks"]]
+        ch, events = "l2_data", [{"type": "snapshot", "product_id": p, "updates": ups}]
+    elif t == "l2update":
+        ups = [{"side": "bid" if sd == "buy" else "offer", "event_time": ts, "price_level": px, "new_quantity": q}
+               for sd, px, q in obj["changes"]]
+        ch, events = "l2_data", [{"type": "update", "product_id": p, "updates": ups}]
+    elif t in ("match", "last_match"):
+        ch, events = "market_trades", [{"type": "update", "trades": [{
+            "trade_id": str(obj["trade_id"]), "product_id": p, "price": obj["price"], "size": obj["size"],
+            "side": obj["side"].upper(), "time": ts}]}]
+    elif t == "subscriptions":
+        ch, events = "subscriptions", [{"subscriptions": {}}]
+    else:
+        return None
+    seq = c.seq
+    c.seq += 1
+    if skip:
+        return None
+    return json.dumps({"channel": ch, "client_id": "", "timestamp": ts, "sequence_num": seq, "events": events},
+                      separators=(",", ":"))
 
 
 async def reader(c):
@@ -250,12 +286,16 @@ async def reader(c):
         elif m.get("type") == "subscribe":
             new = [p for p in m.get("product_ids", []) if p not in c.products]
             chans = m.get("channels") or [m.get("channel")]
-            await c.ws.send(json.dumps({"type": "subscriptions", "channels": [{"name": ch, "product_ids": m.get("product_ids", [])} for ch in chans if ch]}))
+            txt = cb_encode(c, {"type": "subscriptions", "channels": [{"name": ch, "product_ids": m.get("product_ids", [])} for ch in chans if ch]})
+            if txt:
+                await c.ws.send(txt)
             c.products.update(new)
             for p in new:
                 if p in ex.books:
                     b = ex.books[p]
-                    await c.ws.send(json.dumps({"type": "snapshot", "product_id": p, "bids": b.levels("b"), "asks": b.levels("a")}))
+                    txt = cb_encode(c, {"type": "snapshot", "product_id": p, "bids": b.levels("b"), "asks": b.levels("a")})
+                    if txt:
+                        await c.ws.send(txt)
             c.subscribed = True
 
 
@@ -297,6 +337,9 @@ async def handler(ws, *args):
                 continue  # the frame is sent afterwards if the client is still there
             ex.apply(obj)
             ex.pos += 1
+            if not ex.kind.startswith("binance") and send:
+                js = cb_encode(c, obj, skip=fault is not None and fault["kind"] == "skip")
+                send = js is not None
             if fault is None:
                 if send:
                     await ws.send(js)
@@ -343,6 +386,7 @@ async def main():
     ap.add_argument("--faults", default="")
     ap.add_argument("--rate", type=int, default=2000, help="frames per second")
     ap.add_argument("--max-seconds", type=float, default=120)
+    ap.add_argument("--cb-format", default="legacy", choices=["legacy", "advanced"])
     a = ap.parse_args()
     ex = Exchange(a)
     ctx = None

@@ -18,12 +18,14 @@ typedef struct result {
     int diff;
 } result_t;
 
+static const char *g_format; /* NULL = legacy frames, "--cb-format=advanced" = Advanced Trade */
+
 static int run(const char *faults, const char *opts, result_t *r)
 {
     char ws_file[1024];
     snprintf(ws_file, sizeof ws_file, "%.1000s", td_test_data_path(CB_WS));
     lh_mock_t m;
-    if (lh_mock_start(&m, "coinbase", ws_file, NULL, faults, NULL, NULL, 6000) != 0) return -1;
+    if (lh_mock_start_x(&m, "coinbase", ws_file, NULL, faults, NULL, NULL, 6000, g_format) != 0) return -1;
     char spec[4096];
     int n = snprintf(spec, sizeof spec, "coinbase:");
     for (int i = 0; i < NPROD; i++) n += snprintf(spec + n, sizeof spec - (size_t)n, "%s%s", i ? "," : "", products[i]);
@@ -122,6 +124,37 @@ static void test_fault_garbage(void **state)
     lh_books_free(&r.live);
 }
 
+/* Advanced Trade messages with sequence_num: a skipped message is a gap td_cb sees (GAP for every product),
+ * and the live source resubscribes for snapshots. */
+static void test_advanced_sequence_skip(void **state)
+{
+    (void)state;
+    result_t r;
+    g_format = "--cb-format=advanced";
+    RUN_OR_SKIP("skip:4000", NULL, &r);
+    g_format = NULL;
+    check_fault(&r);
+    assert_int_equal(r.h.bad, 0);
+    lh_books_free(&r.live);
+}
+
+static void test_advanced_clean_and_garbage(void **state)
+{
+    (void)state;
+    result_t r;
+    g_format = "--cb-format=advanced";
+    RUN_OR_SKIP(NULL, NULL, &r);
+    assert_int_equal(r.diff, 0);
+    assert_int_equal(r.h.gaps, 0);
+    assert_int_equal(r.h.bad, 0);
+    lh_books_free(&r.live);
+    RUN_OR_SKIP("garbage:6000", NULL, &r);
+    g_format = NULL;
+    check_fault(&r);
+    assert_true(r.h.bad >= 1);
+    lh_books_free(&r.live);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -130,6 +163,8 @@ int main(void)
         cmocka_unit_test(test_fault_disconnect),
         cmocka_unit_test(test_fault_stall),
         cmocka_unit_test(test_fault_garbage),
+        cmocka_unit_test(test_advanced_clean_and_garbage),
+        cmocka_unit_test(test_advanced_sequence_skip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
