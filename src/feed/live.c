@@ -291,21 +291,21 @@ static void update_rate(td_live_t *l, int64_t now)
 
 static void step_live(td_live_t *l, int64_t now)
 {
+    /* One message per step: the queue then holds one message's events at most, and the stall, ping and
+     * tick checks run between any two messages. */
     td_ws_msg_t msg;
-    /* a few messages per step keeps the queue small and the stall/ping/tick checks frequent */
-    for (int k = 0; k < 1; k++) {
-        int r = td_wsc_recv(l->ws, 2, &msg);
-        if (r < 0) {
-            char why[320];
-            snprintf(why, sizeof why, "connection lost: %s", td_wsc_error(l->ws));
-            if (r == TD_EPROTO) {
-                atomic_fetch_add_explicit(&l->base.stats.bad, 1, memory_order_relaxed);
-                atomic_fetch_add_explicit(&l->health.bad, 1, memory_order_relaxed);
-            }
-            lost(l, why, false);
-            return;
+    int r = td_wsc_recv(l->ws, 2, &msg);
+    if (r < 0) {
+        char why[320];
+        snprintf(why, sizeof why, "connection lost: %s", td_wsc_error(l->ws));
+        if (r == TD_EPROTO) {
+            atomic_fetch_add_explicit(&l->base.stats.bad, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&l->health.bad, 1, memory_order_relaxed);
         }
-        if (r == 0) break;
+        lost(l, why, false);
+        return;
+    }
+    if (r == 1) {
         int64_t recv_ns = td_now_ns();
         now = td_mono_ns();
         l->last_msg_ns = now;
