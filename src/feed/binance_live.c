@@ -11,6 +11,9 @@
  * one diff (Binance's documented order: buffer, then fetch), one symbol per tick, retried every
  * SNAP_RETRY_MS on failure or when the snapshot is older than the buffered stream.
  *
+ * REST limits: HTTP 429 / 418 pause all REST calls of the source for rest_pause_ms (default 60 s;
+ * Retry-After is not read).
+ *
  * Trade backfill: the last aggTrade id per symbol is remembered across connections; when an aggTrade
  * arrives with id a > last + 1, the missing ids are fetched from GET .../aggTrades?symbol=S&fromId=last+1
  * &limit=min(1000, a-last-1) and emitted (in id order) before it. At most 1000 per jump: a longer outage
@@ -50,8 +53,27 @@ typedef struct bn_live {
     uint32_t sub_id;
     int64_t sub_next_ns;
     uint64_t replies;
+    int64_t rest_pause_until_ns; /* monotonic: no REST call before this (after HTTP 429 / 418) */
     td_json_t json;             /* for aggTrades bodies */
 } bn_live_t;
+
+/* Checks a REST answer: true if usable. HTTP 429 (rate limit) and 418 (IP ban for ignoring 429) pause every
+ * REST call of the source for REST_PAUSE_MS, as Binance asks; symbols stay stale meanwhile. */
+static bool rest_ok(td_live_t *l, bn_live_t *b, const char *what, const char *url, int rc, int status,
+                    const char *err)
+{
+    if (rc == TD_OK && status == 200) return true;
+    if (rc == TD_OK && (status == 429 || status == 418)) {
+        b->rest_pause_until_ns = td_mono_ns() + (int64_t)l->o.rest_pause_ms * TD_NS_PER_MS;
+        td_log_warn("live", "%s: %s %s: HTTP %d: REST paused for %u ms", l->base.name, what, url, status,
+                    l->o.rest_pause_ms);
+        return false;
+    }
+    char why[64];
+    if (rc == TD_OK) snprintf(why, sizeof why, "HTTP %d", status);
+    TD_LOG_RATELIMITED(TD_LOG_WARN, "live", 2, "%s: %s %s: %s", l->base.name, what, url, rc == TD_OK ? why : err);
+    return false;
+}
 
 static const char *default_ws(bool futures) { return futures ? "wss://fstream.binance.com" : "wss://stream.binance.com:9443"; }
 static const char *default_rest(bool futures) { return futures ? "https://fapi.binance.com" : "https://api.binance.com"; }
@@ -142,9 +164,7 @@ static void fetch_snapshot(td_live_t *l, bn_live_t *b, uint32_t i, int64_t now)
     size_t blen = 0;
     int rc = td_http_get(url, &l->wcfg, MAX_REST_BODY, &status, &body, &blen, err, sizeof err);
     int64_t recv_ns = td_now_ns();
-    if (rc != TD_OK || status != 200) {
-        TD_LOG_RATELIMITED(TD_LOG_WARN, "live", 2, "%s: snapshot %s: %s", l->base.name, url,
-                           rc != TD_OK ? err : "HTTP status not 200");
+    if (!rest_ok(l, b, "snapshot", url, rc, status, err)) {
         td_free(body);
         return;
     }
@@ -170,6 +190,7 @@ static void bn_tick(td_live_t *l, int64_t now)
 {
     bn_live_t *b = l->ex;
     send_subscriptions(l, b, now);
+    if (now < b->rest_pause_until_ns) return;
     for (uint32_t i = 0; i < l->nsyms; i++) {
         bn_sym_t *s = &b->syms[i];
         if (td_bn_sync_needs_snapshot(&s->sync) && s->sync.nbuf > 0 && now >= s->snap_next_ns) {
@@ -192,9 +213,7 @@ static void backfill(td_live_t *l, bn_live_t *b, uint32_t i, uint64_t from, uint
     size_t blen = 0;
     int rc = td_http_get(url, &l->wcfg, MAX_REST_BODY, &status, &body, &blen, err, sizeof err);
     int64_t recv_ns = td_now_ns();
-    if (rc != TD_OK || status != 200) {
-        TD_LOG_RATELIMITED(TD_LOG_WARN, "live", 2, "%s: backfill %s: %s", l->base.name, url,
-                           rc != TD_OK ? err : "HTTP status not 200");
+    if (!rest_ok(l, b, "backfill", url, rc, status, err)) {
         td_free(body);
         return;
     }
@@ -265,7 +284,7 @@ static void bn_on_text(td_live_t *l, const char *json, size_t len, int64_t recv_
         break;
     case TD_BN_AGGTRADE:
         if (s->last_agg && m.trade_id <= s->last_agg) break; /* duplicate (replayed after a reconnect) */
-        if (s->last_agg && m.trade_id > s->last_agg + 1 && l->o.backfill) {
+        if (s->last_agg && m.trade_id > s->last_agg + 1 && l->o.backfill && td_mono_ns() >= b->rest_pause_until_ns) {
             /* the parser's levels are not in use for aggTrade, but backfill reuses only the json; keep m */
             td_bn_msg_t cur = m;
             backfill(l, b, (uint32_t)i, s->last_agg + 1, m.trade_id);

@@ -45,6 +45,7 @@ static void opts_defaults(live_opts_t *o)
     o->cooldown_ms = 30000;
     o->ping_s = 60;
     o->timeout_ms = 10000;
+    o->rest_pause_ms = 60000;
     o->backfill = true;
 }
 
@@ -79,6 +80,7 @@ static int parse_opt(live_opts_t *o, const char *key, const char *v)
     if (!strcmp(key, "cooldown_ms")) return set_u32(v, &o->cooldown_ms);
     if (!strcmp(key, "ping_s")) return set_u32(v, &o->ping_s);
     if (!strcmp(key, "timeout_ms")) return set_u32(v, &o->timeout_ms);
+    if (!strcmp(key, "rest_pause_ms")) return set_u32(v, &o->rest_pause_ms);
     if (!strcmp(key, "max_age_s")) { int rc = set_u32(v, &x); o->max_age_s = x; return rc; }
     if (!strcmp(key, "backfill")) { int rc = set_u32(v, &x); o->backfill = x != 0; return rc; }
     if (!strcmp(key, "seed")) { int rc = set_u32(v, &x); o->seed = x; return rc; }

@@ -20,6 +20,7 @@
  *   max_age_s=N     planned reconnect after N s (Binance default 85000: before the exchange's 24 h cut)
  *   ping_s=N        client ping interval (default 60; 0 = off). Server pings are always answered.
  *   timeout_ms=N    connect / handshake / REST deadline (default 10000)
+ *   rest_pause_ms=N Binance: after HTTP 429 / 418 from REST, no REST call for N ms (default 60000)
  *   backfill=0|1    Binance: fetch missed aggTrades by fromId after a reconnect or an id jump (default 1)
  *   seed=N          jitter seed (default: from the clock)
  *

@@ -32,7 +32,7 @@ typedef struct live_ops {
 
 typedef struct live_opts {
     char ws[1024], rest[1024], ca[512], fallback[1024], api[16];
-    uint32_t stall_ms, backoff_ms, backoff_max_ms, breaker, cooldown_ms, ping_s, timeout_ms;
+    uint32_t stall_ms, backoff_ms, backoff_max_ms, breaker, cooldown_ms, ping_s, timeout_ms, rest_pause_ms;
     uint64_t max_age_s;
     bool backfill;
     uint64_t seed;

@@ -25,6 +25,8 @@ first book frame (depthUpdate / l2update) of a subscribed symbol at or after ind
   stall:I:S      send nothing for S seconds (connection left open)
   badframe:I     write bytes that are not a valid WebSocket frame (a protocol error)
   refuse:I:N     at that point close the connection and refuse the next N upgrade attempts with HTTP 503
+  rest429:I:N    at that point (a skip of that frame, so the client needs a snapshot) answer the next N REST
+                 calls with HTTP 429
 Coinbase --cb-format advanced: the same recording re-encoded as Advanced Trade messages (channel l2_data with
 "snapshot"/"update" events, market_trades; tickers are not sent) with a per-connection "sequence_num", so a
 skip fault is a sequence_num gap the client must detect.
@@ -126,6 +128,8 @@ class Exchange:
             self.faults.append({"kind": parts[0], "at": int(parts[1]), "arg": parts[2] if len(parts) > 2 else None,
                                 "fired": False})
         self.refuse = 0
+        self.rest429 = 0
+        self.rest429_served = 0
         self.current = None
         self.connections = 0
         self.faults_fired = []
@@ -204,6 +208,10 @@ def http_json(obj, status=HTTPStatus.OK):
 async def process_request(path, headers):
     u = urllib.parse.urlparse(path)
     q = {k: v[0] for k, v in urllib.parse.parse_qs(u.query).items()}
+    if ex.rest429 > 0 and u.path.startswith(("/api/", "/fapi/")):
+        ex.rest429 -= 1
+        ex.rest429_served += 1
+        return http_json({"code": -1003, "msg": "Too many requests."}, HTTPStatus.TOO_MANY_REQUESTS)
     if u.path in ("/api/v3/depth", "/fapi/v1/depth"):
         s = ex.depth_snapshot(q.get("symbol", "").upper())
         if s is None:
@@ -223,7 +231,8 @@ async def process_request(path, headers):
     if u.path == "/_mock/state":
         return http_json({"pos": ex.pos, "total": len(ex.frames), "done": ex.pos >= len(ex.frames),
                           "connections": ex.connections, "faults_fired": ex.faults_fired,
-                          "snapshots_served": ex.snapshots_served, "refusing": ex.refuse})
+                          "snapshots_served": ex.snapshots_served, "refusing": ex.refuse,
+                          "rest429_served": ex.rest429_served})
     if u.path.startswith("/_mock/"):
         return http_json({"error": "unknown control"}, HTTPStatus.NOT_FOUND)
     if ex.refuse > 0:
@@ -345,6 +354,8 @@ async def handler(ws, *args):
                     await ws.send(js)
             elif fault["kind"] == "skip":
                 pass
+            elif fault["kind"] == "rest429":
+                ex.rest429 = int(fault["arg"] or 1)  # and the frame is skipped: a gap that needs REST
             elif fault["kind"] == "garbage":
                 await ws.send(js[: len(js) // 2])
                 await ws.send("garbage !!! not json at all")

@@ -302,6 +302,22 @@ static void test_trade_backfill(void **state)
     lh_books_free(&r.live);
 }
 
+/* Binance answers the resync snapshot with HTTP 429: the source pauses REST (rest_pause_ms), the symbol
+ * stays stale meanwhile, and resyncs once the pause is over. */
+static void test_rest_rate_limit(void **state)
+{
+    (void)state;
+    scenario_t sc = { .futures = true, .faults = "rest429:500:1", .rate = 1000,
+                      .extra_opts = ";stall_ms=5000;backoff_ms=50;rest_pause_ms=700" };
+    int64_t t0 = td_mono_ns();
+    result_t r;
+    RUN_OR_SKIP(&sc, &r);
+    check_fault(&r, false);
+    assert_int_equal(r.h.reconnects, 0);
+    assert_true(td_mono_ns() - t0 > 700 * TD_NS_PER_MS);
+    lh_books_free(&r.live);
+}
+
 static void test_spec_errors(void **state)
 {
     (void)state;
@@ -343,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_fault_bad_frame),
         cmocka_unit_test(test_breaker_fallback),
         cmocka_unit_test(test_trade_backfill),
+        cmocka_unit_test(test_rest_rate_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
