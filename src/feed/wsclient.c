@@ -563,6 +563,13 @@ int td_wsc_recv(td_wsc_t *c, int timeout_ms, td_ws_msg_t *msg)
     if (!c->open) return TD_EIO;
     int64_t deadline = td_mono_ns() + (int64_t)timeout_ms * TD_NS_PER_MS;
     for (;;) {
+        /* rpos is always at a frame boundary: RFC 6455 5.1, a client closes on a masked server frame */
+        if (c->rlen - c->rpos >= 2 && (c->rbuf[c->rpos + 1] & 0x80)) {
+            uint8_t pl[TD_WS_MAX_CONTROL];
+            size_t n = td_ws_close_payload(pl, TD_WS_CLOSE_PROTOCOL, "");
+            td_wsc_send(c, TD_WS_OP_CLOSE, pl, n);
+            return recv_fail(c, TD_EPROTO, "protocol error from the server: masked frame");
+        }
         int r = td_ws_rx_feed(&c->rx, c->rbuf + c->rpos, c->rlen - c->rpos, msg);
         if (r > 0) {
             c->stats.frames_in++;

@@ -16,7 +16,8 @@
  * protocol error (close 1009) and the connection is dropped; a fragmented message is assembled by
  * td_ws_rx_t under the same cap. A response head is capped at 16 KiB, a GET body at max_body.
  *
- * Inbound frame parsing is net/ws.c's td_ws_rx_feed() with require_mask = false; what is new here (the
+ * Inbound frame parsing is net/ws.c's td_ws_rx_feed() with require_mask = false, plus the client's own rule
+ * that a masked server frame is a protocol error (close 1002); what is new here (the
  * response-head parser and the chunked decoder) is pure and fuzzed by tests/fuzz/fuzz_wsclient.c.
  *
  * Threading: a td_wsc_t belongs to one thread (the feed runner's). The pure functions are thread-safe.

@@ -152,7 +152,8 @@ static void test_client_header(void **state)
 
 typedef struct script {
     int lfd;
-    int mode;            /* 0 = the full conversation, 1 = wrong accept, 2 = oversized frame, 3 = HTTP bodies */
+    int mode;            /* 0 = the full conversation, 1 = wrong accept, 2 = oversized frame, 3 = HTTP bodies,
+                            4 = a masked server frame */
     /* what the server saw from the client */
     char got[8][400];
     int kinds[8];
@@ -206,6 +207,13 @@ static void *server_main(void *arg)
     static char out[70000];
     size_t n = (size_t)sprintf(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                                     "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+    if (s->mode == 4) {
+        static const char masked[] = "\x81\x85\x01\x02\x03\x04" "ignored"; /* mask bit set */
+        memcpy(out + n, masked, 11);
+        n += 11;
+        send(fd, out, n, MSG_NOSIGNAL);
+        goto drain;
+    }
     if (s->mode == 2) {
         uint8_t h[10];
         size_t hl = td_ws_frame_header(h, TD_WS_OP_TEXT, true, 65000);
@@ -328,7 +336,8 @@ static void test_client_conversation(void **state)
 static void test_client_refusals(void **state)
 {
     (void)state;
-    for (int mode = 1; mode <= 2; mode++) {
+    for (int mode = 1; mode <= 4; mode++) {
+        if (mode == 3) continue;
         script_t s;
         memset(&s, 0, sizeof s);
         s.mode = mode;
@@ -357,6 +366,10 @@ static void test_client_refusals(void **state)
         if (mode == 2) {
             assert_int_equal(s.ngot, 1);
             assert_string_equal(s.got[0], "close 1009");
+        }
+        if (mode == 4) {
+            assert_int_equal(s.ngot, 1);
+            assert_string_equal(s.got[0], "close 1002");
         }
     }
     /* nobody listening: a clean error, no hang */
