@@ -18,6 +18,8 @@
  * arrives with id a > last + 1, the missing ids are fetched from GET .../aggTrades?symbol=S&fromId=last+1
  * &limit=min(1000, a-last-1) and emitted (in id order) before it. At most 1000 per jump: a longer outage
  * leaves the rest missing (logged), which the GAP already told the engine about.
+ *
+ * Threading: everything here runs on the feed runner's thread (called from live.c).
  */
 #include <inttypes.h>
 #include <stdio.h>

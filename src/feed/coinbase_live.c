@@ -17,6 +17,8 @@
  * Advanced Trade sequence_num gap both drop the connection so that the next one starts from snapshots.
  * Trade backfill: not implemented for Coinbase (its REST trades endpoint is paginated by trade id; the
  * GAP marks the hole).
+ *
+ * Threading: everything here runs on the feed runner's thread (called from live.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
