@@ -14,6 +14,7 @@ PKGS=(
   python3                                                     # end-to-end test drivers
   curl                                                        # REST end-to-end test
   redis-server nodejs                                         # peers in bench/bench_fanout
+  openssl                                                     # test-time self-signed certs for the wss mock exchange
 )
 
 missing=()
