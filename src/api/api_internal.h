@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "api/api.h"
+#include "store/store.h"
 #include "api/jbuf.h"
 #include "api/recent.h"
 #include "core/bcast.h"
@@ -62,6 +63,7 @@ struct td_api {
     td_engine_t *eng;
     td_bcast_t *ring;
     td_recent_t *recent;
+    td_store_t *store;          /* history for /candles (NULL: the in-memory rings only) */
     int nthreads;
     api_thread_t *thr;
     _Atomic bool running;
