@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/decimal.h"
+#include "feed/live.h"
 
 /* ---- routes and parameters (pure) ---- */
 
@@ -593,6 +594,56 @@ void api_http(td_conn_t *c, const td_http_req_t *req, void *user)
 
 /* ---- /metrics ---- */
 
+/* Live feeds (feed/live.h): supervisor state and connection health, one series per live source. */
+static void live_feed_metrics(td_api_t *a, td_jb_t *b)
+{
+    static const char *states[] = { "connecting", "live", "backoff", "open-circuit", "fallback", "stopped" };
+    struct { const char *name, *type, *help; } fam[] = {
+        { "tickd_feed_state", "gauge", "live feed supervisor state (1 for the current state)" },
+        { "tickd_feed_last_message_age_seconds", "gauge", "seconds since the last data message (-1: none yet)" },
+        { "tickd_feed_reconnects_total", "counter", "reconnections after a lost or stalled connection" },
+        { "tickd_feed_stalls_total", "counter", "connections dropped by the stall detector" },
+        { "tickd_feed_circuit_opens_total", "counter", "times the circuit breaker opened" },
+        { "tickd_feed_stale_symbols", "gauge", "symbols with an open gap" },
+        { "tickd_feed_messages_per_second", "gauge", "data messages per second over the last second" },
+    };
+    bool any = false;
+    for (int i = 0; i < a->cfg.nsources; i++) any |= td_live_is(a->cfg.sources[i]);
+    if (!any) return;
+    for (size_t f = 0; f < TD_ARRAY_LEN(fam); f++) {
+        td_prom_family(b, fam[f].name, fam[f].type, fam[f].help);
+        for (int i = 0; i < a->cfg.nsources; i++) {
+            const td_source_t *src = a->cfg.sources[i];
+            td_feed_health_t h;
+            if (!td_live_is(src) || td_feed_health(src, &h) != TD_OK) continue;
+            char feed[96], labels[192];
+            td_jb_t lb;
+            td_jb_init(&lb, 96);
+            td_jb_qstr(&lb, src->name);
+            snprintf(feed, sizeof feed, "%.*s", lb.err ? 2 : (int)lb.len, lb.err ? "\"\"" : lb.p);
+            td_jb_free(&lb);
+            if (f == 0) {
+                for (size_t k = 0; k < TD_ARRAY_LEN(states); k++) {
+                    snprintf(labels, sizeof labels, "feed=%s,state=\"%s\"", feed, states[k]);
+                    td_prom_u64(b, fam[f].name, labels, !strcmp(td_feed_state_name(h.state), states[k]));
+                }
+                continue;
+            }
+            snprintf(labels, sizeof labels, "feed=%s", feed);
+            double v;
+            switch (f) {
+            case 1: v = h.last_msg_age_ns < 0 ? -1.0 : (double)h.last_msg_age_ns / 1e9; break;
+            case 2: v = (double)h.reconnects; break;
+            case 3: v = (double)h.stalls; break;
+            case 4: v = (double)h.circuit_opens; break;
+            case 5: v = h.stale_symbols; break;
+            default: v = h.msgs_per_sec; break;
+            }
+            td_prom_f64(b, fam[f].name, labels, v);
+        }
+    }
+}
+
 void api_metrics(td_api_t *a, td_jb_t *b)
 {
     td_server_stats_t ss;
@@ -686,4 +737,5 @@ void api_metrics(td_api_t *a, td_jb_t *b)
             td_prom_u64(b, name, labels, atomic_load_explicit(&f[k], memory_order_relaxed));
         }
     }
+    live_feed_metrics(a, b);
 }
