@@ -57,6 +57,10 @@ typedef struct api_thread {
     api_stream_t *stream;
 } api_thread_t;
 
+/* How long a book subscriber's or a REST /book caller's interest keeps a symbol's book snapshots at the
+ * fast rate (renewed on every BOOK record a subscribed thread encodes, and on every /book call). */
+#define TD_API_BOOK_WANT_MS 5000
+
 struct td_api {
     td_api_config_t cfg;
     td_server_t *srv;

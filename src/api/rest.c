@@ -319,6 +319,7 @@ static void route_book(td_api_t *a, td_conn_t *c, uint32_t sym, const td_rest_qu
     }
     int depth = q->has_depth ? (int)q->depth : 10;
     td_book_snap_t bk;
+    td_engine_want_book(a->eng, sym, TD_API_BOOK_WANT_MS); /* later calls see 10 ms-fresh books */
     if (!td_engine_book(a->eng, sym, exch, &bk)) {
         if (exch) {
             char msg[96];
