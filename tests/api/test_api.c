@@ -407,6 +407,7 @@ static void test_engine_book_snapshots(void **state)
     td_engine_t *e = td_engine_create(&cfg);
     uint32_t sym = td_sym_intern("BOOKT", 5);
     uint8_t nyse = td_exch_intern("NYSE", 4), arca = td_exch_intern("ARCA", 4);
+    td_engine_want_book(e, sym, 60000); /* watched: the 10 ms rate applies */
     level(e, sym, nyse, TD_BID, 10000000000, 500);
     level(e, sym, nyse, TD_BID, 9900000000, 100);
     level(e, sym, arca, TD_BID, 10000000000, 700);
@@ -446,6 +447,18 @@ static void test_engine_book_snapshots(void **state)
     int books = 0;
     for (int i = before; i < c.n; i++) books += c.rec[i].type == TD_OUT_BOOK;
     TD_CHECK(books == 1, "%d BOOK records for one rate-limited change (published at once: %d)", books, published_now);
+
+    /* an unwatched symbol: its first book is published, a later change waits for the idle period */
+    uint32_t cold = td_sym_intern("BOOKC", 5);
+    level(e, cold, nyse, TD_BID, 10000000000, 10);
+    td_engine_flush(e);
+    assert_true(td_engine_book(e, cold, 0, &b));
+    assert_int_equal(b.nbids, 1);
+    level(e, cold, nyse, TD_ASK, 10100000000, 20);
+    nanosleep(&ts, NULL);
+    td_engine_flush(e);
+    assert_true(td_engine_book(e, cold, 0, &b));
+    assert_int_equal(b.nasks, 0); /* not yet: TD_BOOK_IDLE_PERIOD_MS */
     td_engine_destroy(e);
 }
 
