@@ -10,7 +10,11 @@ PKGS=(
   libssl-dev                                                  # libcrypto: SHA-1/base64 (WebSocket handshake)
   python3-websockets                                          # a real WebSocket client in tests/net
   python3                                                     # end-to-end test drivers
+  chromium                                                    # headless browser for the dashboard's tests
 )
+# The dashboard's build needs Node.js >= 20 and npm: the machine's own (nodesource) when present; Debian's
+# nodejs + npm only when there is none (web/build.sh says so if that one is too old for Vite 7).
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
