@@ -3,8 +3,13 @@
 // Data model: `bars` is the pane's own array of candles sorted by time with unique times; it is the only
 // truth, and the chart series mirror it. Every source (the REST history on open, live "candle" messages,
 // the REST refill after a reconnect) goes through merge(), which replaces a bar of the same time, so a
-// candle can never appear twice. When two versions of one period meet, the one with more volume (then more
-// trades) wins: within a period a candle only grows, so that is the newer one.
+// candle can never appear twice. Live messages always win (they arrive in the server's order); a REST row
+// replaces a bar unless that bar was updated live after the REST request was sent (the answer is older).
+//
+// Between the server's candle messages (tickd sends a candle when it closes, and the open one in the
+// subscription snapshot), the open candle is carried forward from the trade prints of the "trade" channel:
+// a print extends the newest bar (or opens the next period), as tickd's candle builder does; the server's
+// next candle for that period replaces the result. Snapshot prints (already in the candle) are not added.
 //
 // Rendering: merges only mark bars dirty; one requestAnimationFrame per pane pushes them to the chart
 // (series.update for the newest bars, setData after an insert in the middle or a trim). Memory is bounded:
@@ -120,11 +125,13 @@ export class ChartPane {
 
   _subscribe() {
     this.app.conn.want(this.symbol, 'candle:' + this.interval);
+    this.app.conn.want(this.symbol, 'trade');
     this.app.conn.want(this.symbol, 'nbbo');
   }
 
   _unsubscribe() {
     this.app.conn.unwant(this.symbol, 'candle:' + this.interval);
+    this.app.conn.unwant(this.symbol, 'trade');
     this.app.conn.unwant(this.symbol, 'nbbo');
   }
 
@@ -164,10 +171,11 @@ export class ChartPane {
     this.loading = ac;
     const key = this.key;
     this._setStatus(this.bars.length ? 'refilling' : 'loading');
+    const since = this.liveUpdates;
     try {
       const rows = await this.app.api.candles(this.symbol, this.interval, HISTORY_BARS, { signal: ac.signal });
       if (ac.signal.aborted || key !== this.key) return;
-      for (const r of rows) this.merge(r);
+      for (const r of rows) this.merge(r, since);
       if (!this.bars.length) this._setStatus('no data yet');
       else this._setStatus('');
       this._schedule();
@@ -190,14 +198,44 @@ export class ChartPane {
   // A live candle message for this pane's (symbol, interval).
   onCandle(m) {
     this.liveUpdates++;
-    this.merge(m);
+    this.merge(m, -1);
     if (this.status === 'no data yet') this._setStatus('');
     this._schedule();
   }
 
-  onTrade(price) {
+  // A tick: only the last price (quotes carry no volume for the candle).
+  onTick(price) {
     if (!Number.isFinite(price)) return;
     this.lastPrice = price;
+    this._schedule();
+  }
+
+  // A trade print: the last price, and the open candle carried forward (see the top of the file).
+  onTrade(m) {
+    const px = +m.price;
+    if (!Number.isFinite(px)) return;
+    this.lastPrice = px;
+    const last = this.bars[this.bars.length - 1];
+    if (!m.snapshot && last) {
+      const qty = +(m.quantity ?? m.size ?? m.volume ?? 0) || 0;
+      const secs = INTERVAL_SECS[this.interval];
+      const ts = Math.floor((+m.timestamp || Date.now()) / 1000);
+      const t = ts - (ts % secs);
+      this.liveUpdates++;
+      if (t > last.time) {
+        this.bars.push({ time: t, open: px, high: px, low: px, close: px, volume: qty, lu: this.liveUpdates });
+        this.dirty.add(t);
+        this._trim();
+      } else { // the open period, or a late print, which goes into the open candle as in tickd
+        last.high = Math.max(last.high, px);
+        last.low = Math.min(last.low, px);
+        last.close = px;
+        last.volume += qty;
+        last.lu = this.liveUpdates;
+        this.dirty.add(last.time);
+      }
+      if (this.status === 'no data yet') this._setStatus('');
+    }
     this._schedule();
   }
 
@@ -243,10 +281,11 @@ export class ChartPane {
     return -lo - 1;
   }
 
-  merge(r) {
+  // restSince: for a REST row, liveUpdates when its request was sent; -1 for a live message.
+  merge(r, restSince) {
     const time = Math.floor(+r.time);
     if (!Number.isFinite(time) || !Number.isFinite(+r.open)) return;
-    const bar = { time, open: +r.open, high: +r.high, low: +r.low, close: +r.close, volume: +r.volume || 0, trades: +r.trade_count || 0 };
+    const bar = { time, open: +r.open, high: +r.high, low: +r.low, close: +r.close, volume: +r.volume || 0, lu: this.liveUpdates };
     notePrecision(this.symbol, bar.open);
     notePrecision(this.symbol, bar.close);
     const n = this.bars.length;
@@ -255,8 +294,7 @@ export class ChartPane {
     } else {
       const i = this._find(time);
       if (i >= 0) {
-        const old = this.bars[i];
-        if (bar.volume < old.volume || (bar.volume === old.volume && bar.trades < old.trades)) return;
+        if (restSince >= 0 && this.bars[i].lu > restSince) return; // updated live after the request
         this.bars[i] = bar;
       } else {
         if (n >= MAX_BARS && time < this.bars[0].time) return; // older than what we keep
@@ -265,6 +303,10 @@ export class ChartPane {
       }
     }
     this.dirty.add(time);
+    this._trim();
+  }
+
+  _trim() {
     if (this.bars.length > MAX_BARS + TRIM_SLACK) {
       this.bars.splice(0, this.bars.length - MAX_BARS);
       const first = this.bars[0].time;

@@ -88,13 +88,15 @@ class App {
       if (sym === this.activeSymbol) this.nbbo.onNbbo(m);
     });
     c.on('book', (m) => { if (String(m.symbol).toUpperCase() === this.activeSymbol) this.depth.onBook(m); });
-    const onTrade = (m) => {
+    c.on('trade', (m) => {
       const sym = String(m.symbol).toUpperCase();
-      for (const p of this.panes) if (p.symbol === sym) p.onTrade(+m.price);
-      if (sym === this.activeSymbol && m.type === 'trade') this.tape.onTrade(m);
-    };
-    c.on('trade', onTrade);
-    c.on('tick', onTrade);
+      for (const p of this.panes) if (p.symbol === sym) p.onTrade(m);
+      if (sym === this.activeSymbol) this.tape.onTrade(m);
+    });
+    c.on('tick', (m) => {
+      const sym = String(m.symbol).toUpperCase();
+      for (const p of this.panes) if (p.symbol === sym) p.onTick(+m.price);
+    });
     c.on('error', (m) => this.reportError(`tickd: ${m.code || 'error'}: ${m.message || ''}`));
 
     let timer = 0;

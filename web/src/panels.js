@@ -171,7 +171,11 @@ export class TapePanel extends Panel {
 }
 
 // Feed health: what the page measures itself (socket state, messages/s, last message age) plus what tickd
-// reports: a JSON /healthz with a "feeds" array if it has one, otherwise per-feed series in /metrics.
+// reports about each feed: the names from GET /healthz ("feeds":[{"name","events",...}]) and, from
+// /metrics, the tickd_feed_{messages,events,gaps,resyncs}_total counters (label feed="..."). Rates come from
+// the change between two polls; "last" is how long ago the feed's counter last moved; the state is the
+// feed's own when tickd reports one, else derived: live (counting), idle (no messages for 5 s), resyncing
+// (more gaps than resyncs).
 export class HealthPanel extends Panel {
   constructor(app) {
     super('Feed health', 'health');
@@ -181,7 +185,7 @@ export class HealthPanel extends Panel {
     this.body.append(this.client, this.feeds);
     this.prevMsgs = 0;
     this.prevAt = performance.now();
-    this.prevCounters = new Map();
+    this.track = new Map(); // feed name -> {count, at, movedAt}
     this.timer = 0;
   }
   start() {
@@ -204,44 +208,56 @@ export class HealthPanel extends Panel {
     try { this.renderFeeds(await this.fetchFeeds()); } catch (e) { this.renderFeeds(null, e); } finally { this.busy = false; }
   }
   async fetchFeeds() {
-    if (this.source !== 'metrics') {
-      try {
-        const h = await this.app.api.healthz();
-        if (h && Array.isArray(h.feeds)) { this.source = 'healthz'; return h.feeds.map(normFeed); }
-      } catch { /* fall through to /metrics */ }
+    const [h, m] = await Promise.allSettled([this.app.api.healthz(), this.app.api.metrics()]);
+    const feeds = new Map();
+    const get = (name) => {
+      let f = feeds.get(name);
+      if (!f) feeds.set(name, (f = { name, state: '', count: NaN, gaps: NaN, resyncs: NaN, rate: NaN, age_ms: NaN }));
+      return f;
+    };
+    if (h.status === 'fulfilled' && h.value && Array.isArray(h.value.feeds)) {
+      for (const x of h.value.feeds) {
+        const n = normFeed(x), f = get(n.name);
+        Object.assign(f, Object.fromEntries(Object.entries(n).filter(([, v]) => v !== '' && !Number.isNaN(v))));
+      }
     }
-    const text = await this.app.api.metrics();
-    this.source = 'metrics';
-    return this.fromMetrics(text);
+    if (m.status === 'fulfilled') this.fromMetrics(m.value, get);
+    if (!feeds.size && h.status === 'rejected' && m.status === 'rejected') throw h.reason;
+    const now = performance.now();
+    for (const f of feeds.values()) {
+      // rate and age from the counter's movement between polls
+      const t = this.track.get(f.name);
+      if (Number.isFinite(f.count)) {
+        if (t && now > t.at && !Number.isFinite(f.rate)) f.rate = Math.max(0, ((f.count - t.count) * 1000) / (now - t.at));
+        const movedAt = !t || f.count !== t.count ? now : t.movedAt;
+        this.track.set(f.name, { count: f.count, at: now, movedAt });
+        if (!Number.isFinite(f.age_ms)) f.age_ms = t ? now - movedAt : NaN;
+      }
+      if (!f.state) {
+        if (Number.isFinite(f.gaps) && Number.isFinite(f.resyncs) && f.gaps > f.resyncs) f.state = 'resyncing';
+        else if (Number.isFinite(f.age_ms) && f.age_ms > 5000) f.state = 'idle';
+        else if (Number.isFinite(f.count)) f.state = t ? 'live' : '…';
+      }
+    }
+    if (this.track.size > 64) this.track.clear();
+    return [...feeds.values()];
   }
-  // Prometheus text: group every sample that has a feed="..." (or source=) label by feed; counters named
-  // *messages*total / *events*total become rates, *gap* counts gaps, *state* / *up* / *connected* the state,
-  // *age* / *last* the last message age.
-  fromMetrics(text) {
-    const feeds = new Map(), now = performance.now();
+  // Prometheus text: samples with a feed="..." label, grouped by feed.
+  fromMetrics(text, get) {
     for (const line of text.split('\n')) {
       if (!line || line[0] === '#') continue;
       const m = /^([a-zA-Z_:][\w:]*)\{([^}]*)\}\s+(\S+)/.exec(line);
       if (!m) continue;
       const labels = Object.fromEntries([...m[2].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-      const feed = labels.feed || labels.source;
-      if (!feed) continue;
-      const name = m[1], v = +m[3];
-      let f = feeds.get(feed);
-      if (!f) feeds.set(feed, (f = { name: feed, state: labels.state || '', rate: NaN, age_ms: NaN, gaps: NaN }));
-      if (/state|status/.test(name) && labels.state) { if (v === 1) f.state = labels.state; }
-      else if (/_up$|connected/.test(name)) f.state = f.state || (v ? 'up' : 'down');
-      else if (/gap/.test(name)) f.gaps = (Number.isFinite(f.gaps) ? f.gaps : 0) + v;
-      else if (/age/.test(name)) f.age_ms = /seconds/.test(name) ? v * 1000 : v;
-      else if (/(messages|events|msgs)(_received)?_total$/.test(name)) {
-        const key = feed + '|' + name + '|' + m[2];
-        const prev = this.prevCounters.get(key);
-        this.prevCounters.set(key, { v, at: now });
-        if (prev && now > prev.at) f.rate = (Number.isFinite(f.rate) ? f.rate : 0) + ((v - prev.v) * 1000) / (now - prev.at);
-      }
+      if (!labels.feed) continue;
+      const name = m[1], v = +m[3], f = get(labels.feed);
+      if (/feed_messages_total$/.test(name)) f.count = v;
+      else if (/feed_events_total$/.test(name) && !Number.isFinite(f.count)) f.count = v;
+      else if (/feed_gaps_total$/.test(name)) f.gaps = v;
+      else if (/feed_resyncs_total$/.test(name)) f.resyncs = v;
+      else if (/feed_(state|status)$/.test(name) && labels.state && v === 1) f.state = labels.state;
+      else if (/feed_last_message_age_seconds$/.test(name)) f.age_ms = v * 1000;
     }
-    if (this.prevCounters.size > 512) this.prevCounters.clear();
-    return [...feeds.values()];
   }
   renderFeeds(feeds, err) {
     if (!feeds) {
@@ -264,5 +280,6 @@ function normFeed(f) {
     rate: +(f.messages_per_sec ?? f.msgs_per_sec ?? f.rate ?? NaN),
     age_ms: +age,
     gaps: +(f.gaps ?? f.gap_count ?? NaN),
+    count: +(f.messages ?? f.events ?? NaN),
   };
 }
