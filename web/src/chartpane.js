@@ -31,6 +31,24 @@ const MAX_MARKERS = 60;
 
 let nextId = 1;
 
+// Times on the axis and the crosshair in the viewer's local time zone (the chart itself works in UTC
+// seconds, which is what tickd sends).
+const pad = (n) => String(n).padStart(2, '0');
+function tickMark(time, type) {
+  const d = new Date(time * 1000);
+  switch (type) {
+    case 0: return String(d.getFullYear());
+    case 1: return d.toLocaleString(undefined, { month: 'short' });
+    case 2: return String(d.getDate());
+    case 3: return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    default: return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  }
+}
+function crosshairTime(time) {
+  const d = new Date(time * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 export function themeColors() {
   const cs = getComputedStyle(document.documentElement);
   const v = (n) => cs.getPropertyValue(n).trim();
@@ -75,8 +93,11 @@ export class ChartPane {
     this.stateEl = el('span.pane-state');
     const close = el('button.pane-close', { title: 'Remove chart', 'aria-label': 'Remove chart', text: '×',
       onclick: (e) => { e.stopPropagation(); this.app.removePane(this); } });
+    // Narrow panes (a container query in style.css) show a select instead of the row of buttons.
+    this.ivSelect = el('select.iv-select', { 'aria-label': 'Interval', onchange: (e) => this.setInterval(e.target.value), onpointerdown: (e) => e.stopPropagation() },
+      ...INTERVALS.map((iv) => el('option', { value: iv, text: iv })));
     this.head = el('div.pane-head', null, this.symBtn, this.lastEl,
-      el('div.ivs', { role: 'group', 'aria-label': 'Interval' }, ...this.ivBtns), this.stateEl, close);
+      el('div.ivs', { role: 'group', 'aria-label': 'Interval' }, ...this.ivBtns), this.ivSelect, this.stateEl, close);
     this.body = el('div.pane-body');
     this.root = el('section.pane', { 'data-pane': this.id, onpointerdown: () => this.app.setActive(this) },
       this.head, el('div.pane-chart', null, this.body, this.legend));
@@ -90,7 +111,8 @@ export class ChartPane {
       layout: { background: { color: c.bg }, textColor: c.text, fontFamily: 'inherit', attributionLogo: false },
       grid: { vertLines: { color: c.grid }, horzLines: { color: c.grid } },
       rightPriceScale: { borderColor: c.border },
-      timeScale: { borderColor: c.border, timeVisible: true, secondsVisible: this._secondsVisible(), rightOffset: 4 },
+      timeScale: { borderColor: c.border, timeVisible: true, secondsVisible: this._secondsVisible(), rightOffset: 4, tickMarkFormatter: tickMark },
+      localization: { timeFormatter: crosshairTime },
       crosshair: { mode: CrosshairMode.Normal },
     });
     this.candles = this.chart.addSeries(CandlestickSeries, {
@@ -404,6 +426,7 @@ export class ChartPane {
   _refreshHead() {
     this.symBtn.textContent = this.symbol;
     for (const b of this.ivBtns) b.classList.toggle('on', b.dataset.iv === this.interval);
+    this.ivSelect.value = this.interval;
     this.root.dataset.symbol = this.symbol;
     this.root.dataset.interval = this.interval;
   }
