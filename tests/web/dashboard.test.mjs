@@ -57,6 +57,7 @@ try {
   R.ok(p1.liveUpdates > p0.liveUpdates, 'live candle updates arrive over the WebSocket', `${p1.liveUpdates - p0.liveUpdates} updates`);
   R.ok(JSON.stringify(p1.last) !== JSON.stringify(last0) || p1.bars > p0.bars, 'the in-progress candle moves', JSON.stringify(p1.last));
   R.ok(Number.isFinite(p1.lastPrice), 'last-trade price line drawn', String(p1.lastPrice));
+  R.ok(p1.legend.includes(`C ${p1.last.close.toFixed(2)}`), 'OHLCV legend follows the open candle', p1.legend);
 
   // 2. panels
   await waitFor(page, () => window.__tickd.nbbo() && window.__tickd.book() && window.__tickd.tapeRows() > 3, null, { what: 'NBBO, book and trades' });
@@ -79,7 +80,7 @@ try {
 
   // 3. interval switch
   await page.click('section.pane button.iv[data-iv="1s"]');
-  await waitFor(page, () => { const p = window.__tickd.panes()[0]; return p.interval === '1s' && p.bars >= 20; }, null, { timeout: 30000, what: '20 1s candles' });
+  await waitFor(page, () => { const p = window.__tickd.panes()[0]; return p.interval === '1s' && p.synced && p.bars >= 20; }, null, { timeout: 30000, what: '20 1s candles' });
   let p = (await panes(page))[0];
   const gaps1s = p.times.slice(1).map((t, i) => t - p.times[i]);
   R.ok(p.interval === '1s' && strictlyIncreasing(p.times) && gaps1s.every((g) => g >= 1), 'interval switch to 1s', `${p.bars} candles`);
@@ -87,7 +88,7 @@ try {
   R.ok(subs.AAPL && subs.AAPL.includes('candle:1s') && !subs.AAPL.includes('candle:1m'), 'subscription follows the interval', JSON.stringify(subs.AAPL));
   await shot(page, 'dashboard-1s.png');
   await page.click('section.pane button.iv[data-iv="5m"]');
-  await waitFor(page, (n) => { const p = window.__tickd.panes()[0]; return p.interval === '5m' && p.bars >= n; }, MIN, { what: '5m candles' });
+  await waitFor(page, (n) => { const p = window.__tickd.panes()[0]; return p.interval === '5m' && p.synced && p.bars >= n; }, MIN, { what: '5m candles' });
   p = (await panes(page))[0];
   R.ok(p.times.every((t) => t % 300 === 0), '5m candles on 5-minute boundaries', `${p.bars} candles`);
 
@@ -96,7 +97,7 @@ try {
   await page.keyboard.type('msf');
   await waitFor(page, () => [...document.querySelectorAll('ul.suggest li')].some((li) => li.dataset.sym === 'MSFT'), null, { what: 'MSFT in the suggestions' });
   await page.keyboard.press('Enter');
-  await waitFor(page, (n) => { const p = window.__tickd.panes()[0]; return p.symbol === 'MSFT' && p.bars >= n; }, MIN, { what: 'MSFT candles' });
+  await waitFor(page, (n) => { const p = window.__tickd.panes()[0]; return p.symbol === 'MSFT' && p.synced && p.bars >= n; }, MIN, { what: 'MSFT candles' });
   await waitFor(page, () => window.__tickd.activeSymbol() === 'MSFT' && window.__tickd.nbbo() && window.__tickd.nbbo().symbol === 'MSFT', null, { what: 'panels on MSFT' });
   const subs2 = await page.evaluate(() => window.__tickd.subscriptions());
   R.ok(subs2.MSFT && !subs2.AAPL, 'symbol switch moves the subscriptions', JSON.stringify(subs2));
@@ -178,7 +179,28 @@ try {
   const unexpected = problems.slice(errsBefore).filter((m) => !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED|Failed to load resource|Failed to fetch/.test(m));
   R.ok(unexpected.length === 0, 'no unexpected console errors during the restart', unexpected.join(' | ').slice(0, 500));
 
-  // 8. static serving (only tickd's own handler; the mock serves files its own way)
+  // 8. the API key: given once, kept in localStorage, sent as X-API-Key and ?api_key= on the socket
+  {
+    const seen = { rest: 0, restWithKey: 0, ws: '' };
+    const kp = await b.browser.newPage();
+    kp.on('request', (r) => {
+      if (!/\/v1\/|\/healthz|\/metrics/.test(r.url())) return;
+      seen.rest++;
+      if (r.headers()['x-api-key'] === 'k-123') seen.restWithKey++;
+    });
+    kp.on('websocket', (w) => { seen.ws = w.url(); });
+    await kp.goto(srv.url('/?api_key=k-123'), { waitUntil: 'load' });
+    await waitFor(kp, () => window.__tickd && window.__tickd.state() === 'live', null, { what: 'live with an API key' });
+    await sleep(1500);
+    const stored = await kp.evaluate(() => [localStorage.getItem('tickd.apiKey'), location.search]);
+    R.ok(stored[0] === 'k-123' && !stored[1].includes('api_key'), 'API key kept in localStorage, removed from the URL', JSON.stringify(stored));
+    R.ok(seen.rest > 0 && seen.restWithKey === seen.rest, 'REST requests carry X-API-Key', `${seen.restWithKey}/${seen.rest}`);
+    R.ok(/[?&]api_key=k-123/.test(seen.ws), 'WebSocket URL carries api_key', seen.ws);
+    await kp.evaluate(() => localStorage.removeItem('tickd.apiKey'));
+    await kp.close();
+  }
+
+  // 9. static serving (only tickd's own handler; the mock serves files its own way)
   if (srv.kind === 'tickd') {
     const html = await fetch(srv.url('/'));
     const js = (await html.text()).match(/\/assets\/[\w.-]+\.js/);
@@ -191,6 +213,22 @@ try {
       const r304 = await fetch(srv.url(js[0]), { headers: { 'Accept-Encoding': 'br', 'If-None-Match': etag } });
       R.ok(r304.status === 304, 'If-None-Match -> 304', String(r304.status));
     }
+  }
+
+  // 10. feed gaps: tickd's simulator with frequent wire losses -> NBBO "stale" -> gap/resync markers
+  if (srv.kind === 'tickd') {
+    await srv.stop();
+    srv.feedExtra = ';gap_every=3000';
+    await srv.start(srv.port);
+    log('tickd restarted with --feed sim:rate=5000;gap_every=3000');
+    try {
+      await waitFor(page, () => window.__tickd.state() === 'live' && window.__tickd.panes().some((p) => p.markers.includes('gap')), null, { timeout: 40000, what: 'a gap marker' });
+      await waitFor(page, () => window.__tickd.panes().some((p) => p.markers.includes('resync')), null, { timeout: 20000, what: 'a resync marker' });
+      R.ok(true, 'feed gaps show as gap and resync markers', (await panes(page)).map((q) => `${q.symbol}: ${q.markers.join(' ')}`).join('; '));
+    } catch (e) {
+      R.ok(false, 'feed gaps show as gap and resync markers', e.message);
+    }
+    await shot(page, 'dashboard-gap-markers.png');
   }
 } catch (e) {
   R.ok(false, 'test run', e.stack || String(e));

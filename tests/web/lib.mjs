@@ -56,6 +56,7 @@ export class ServerUnderTest {
   constructor({ mode = process.env.TD_WEB_SERVER || 'auto', rate = 5000 } = {}) {
     this.mode = mode;
     this.rate = rate;
+    this.feedExtra = ''; // appended to the sim spec, e.g. ';gap_every=3000'
     this.proc = null;
     this.kind = null;
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tickd-web-'));
@@ -75,7 +76,7 @@ export class ServerUnderTest {
   async _spawnTickd() {
     const bin = path.join(BUILD, 'tickd');
     if (!fs.existsSync(bin)) return false;
-    this._spawn('tickd', bin, ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--feed', `sim:rate=${this.rate}`],
+    this._spawn('tickd', bin, ['--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--feed', `sim:rate=${this.rate}${this.feedExtra}`],
       { TD_WEB_ROOT: WEB_ROOT });
     for (let i = 0; i < 60; i++) {
       const st = await httpOk(this.port, '/v1/symbols');

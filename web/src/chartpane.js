@@ -183,6 +183,7 @@ export class ChartPane {
     this._subscribe();
     this._refreshHead();
     this.app.saveLayout();
+    this._schedule(); // clear the old series now, not when the first new data arrives
     this.load();
   }
 
@@ -359,6 +360,7 @@ export class ChartPane {
       this.candles.setData(this.bars.map(({ time, open, high, low, close }) => ({ time, open, high, low, close })));
       this.volume.setData(this.bars.map((b) => this._volBar(b)));
       this.needFull = false;
+      this.drawnKey = this.key;
       this.markersDirty = true;
       this.drawnLast = this.bars.length ? this.bars[this.bars.length - 1].time : -1;
     } else if (this.dirty.size) {
@@ -401,13 +403,12 @@ export class ChartPane {
     const hovering = !!b;
     b = b || this.bars[this.bars.length - 1];
     if (!b) { this.legend.textContent = ''; return; }
-    if (!hovering && this._legendBar === b && this._legendHover === false) return;
-    this._legendBar = b;
-    this._legendHover = hovering;
     const f = (x) => fmtPrice(this.symbol, x);
     const up = b.close >= b.open;
-    this.legend.className = 'legend ' + (up ? 'up' : 'down');
-    this.legend.textContent = `O ${f(b.open)}  H ${f(b.high)}  L ${f(b.low)}  C ${f(b.close)}  V ${fmtSize(b.volume)}`;
+    const cls = 'legend ' + (up ? 'up' : 'down');
+    const txt = `O ${f(b.open)}  H ${f(b.high)}  L ${f(b.low)}  C ${f(b.close)}  V ${fmtSize(b.volume)}`;
+    if (this.legend.className !== cls) this.legend.className = cls;
+    if (this.legend.textContent !== txt) this.legend.textContent = txt; // bars change in place: compare text
   }
 
   _refreshLast(price, last) {
@@ -437,10 +438,10 @@ export class ChartPane {
   snapshot() {
     const data = this.candles.data();
     return {
-      id: this.id, symbol: this.symbol, interval: this.interval, status: this.status,
+      id: this.id, symbol: this.symbol, interval: this.interval, status: this.status, synced: this.drawnKey === this.key,
       bars: data.length, times: data.map((d) => d.time), last: data.length ? data[data.length - 1] : null,
       volumeBars: this.volume.data().length, markers: this.markers.map((m) => m.text),
-      liveUpdates: this.liveUpdates, lastPrice: this.drawnPrice ?? null,
+      liveUpdates: this.liveUpdates, lastPrice: this.drawnPrice ?? null, legend: this.legend.textContent,
     };
   }
 

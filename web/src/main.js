@@ -23,6 +23,11 @@ class App {
   constructor() {
     const params = new URLSearchParams(location.search);
     this.apiKey = params.get('api_key') || localStorage.getItem(LS_KEY) || '';
+    if (params.has('api_key')) { // given once in the URL: kept, and taken out of the address bar
+      try { localStorage.setItem(LS_KEY, this.apiKey); } catch { /* private mode */ }
+      params.delete('api_key');
+      history.replaceState(null, '', location.pathname + (params.size ? '?' + params : '') + location.hash);
+    }
     this.api = new Api('', this.apiKey);
     this.conn = new Conn({ url: '/v1/prices', apiKey: this.apiKey });
     this.panes = [];

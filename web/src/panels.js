@@ -139,6 +139,8 @@ export class TapePanel extends Panel {
     this.schedule();
   }
   onTrade(m) {
+    // A (re)subscription's snapshot repeats the last print: show it only on an empty tape.
+    if (m.snapshot && (this.list.children.length || this.pending.length)) return;
     this.count++;
     this.pending.push(m);
     if (this.pending.length > TAPE_ROWS) this.pending.splice(0, this.pending.length - TAPE_ROWS);
