@@ -196,7 +196,14 @@ try {
     R.ok(stored[0] === 'k-123' && !stored[1].includes('api_key'), 'API key kept in localStorage, removed from the URL', JSON.stringify(stored));
     R.ok(seen.rest > 0 && seen.restWithKey === seen.rest, 'REST requests carry X-API-Key', `${seen.restWithKey}/${seen.rest}`);
     R.ok(/[?&]api_key=k-123/.test(seen.ws), 'WebSocket URL carries api_key', seen.ws);
-    await kp.evaluate(() => localStorage.removeItem('tickd.apiKey'));
+    await kp.click('button.key');
+    await kp.fill('input.key-input', 'k-456');
+    await kp.keyboard.press('Enter');
+    await waitFor(kp, () => window.__tickd.state() === 'live' && localStorage.getItem('tickd.apiKey') === 'k-456', null, { what: 'key saved from the popover, reconnected' });
+    R.ok(seen.ws.includes('api_key=k-456') && (await kp.textContent('button.key')).includes('✓'), 'API key entered in the popover is used', seen.ws);
+    await kp.click('button.key');
+    await kp.click('form.key-pop button:text("Clear")');
+    R.ok((await kp.evaluate(() => localStorage.getItem('tickd.apiKey'))) === null, 'API key cleared');
     await kp.close();
   }
 

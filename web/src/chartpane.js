@@ -205,7 +205,9 @@ export class ChartPane {
       if (rows.length && this.needFull) this.fitOnDraw = true;
     } catch (e) {
       if (ac.signal.aborted) return;
-      this._setStatus(e.status === 404 ? 'unknown symbol' : e.status === 401 || e.status === 403 ? 'API key needed' : 'history unavailable');
+      const auth = e.status === 401 || e.status === 403;
+      this._setStatus(e.status === 404 ? 'unknown symbol' : auth ? 'API key needed' : 'history unavailable');
+      if (auth) this.app.needKey();
       this.app.reportError(`${this.symbol} ${this.interval} history: ${e.message}`);
     } finally {
       if (this.loading === ac) this.loading = null;

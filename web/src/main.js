@@ -39,6 +39,7 @@ class App {
     this._buildDom();
     this._applyTheme(localStorage.getItem(LS_THEME) || (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'));
     this._wire();
+    this._keyLabel();
     let layout = loadJson(LS_LAYOUT, null);
     if (params.get('layout') === 'reset' || !layout || !Array.isArray(layout.panes) || !layout.panes.length) layout = DEFAULT_LAYOUT;
     for (const p of layout.panes.slice(0, MAX_PANES)) this.addPane(p.symbol, p.interval, false);
@@ -263,13 +264,45 @@ class App {
     for (const p of this.panes || []) p.applyTheme();
   }
 
-  _editKey() {
-    const v = prompt('tickd API key (kept in this browser; empty to clear):', this.apiKey);
-    if (v === null) return;
-    this.apiKey = v.trim();
+  // The API key popover under the "Key" button: Save keeps it in localStorage, Clear forgets it.
+  _editKey(reason) {
+    if (this.keyPop) { this.keyPop.remove(); this.keyPop = null; if (!reason) return; }
+    const input = el('input.key-input', { type: 'password', value: this.apiKey, placeholder: 'API key', autocomplete: 'off', 'aria-label': 'API key' });
+    const close = () => { if (this.keyPop) { this.keyPop.remove(); this.keyPop = null; } };
+    const save = (v) => { close(); this._setKey(v); };
+    const pop = el('form.key-pop', { onsubmit: (e) => { e.preventDefault(); save(input.value); } },
+      el('div.key-title', { text: reason || 'tickd API key' }),
+      el('div.key-hint', { text: 'Kept in this browser; sent as X-API-Key and ?api_key= on the WebSocket.' }),
+      input,
+      el('div.key-btns', null,
+        el('button', { type: 'button', text: 'Clear', onclick: () => save('') }),
+        el('button', { type: 'button', text: 'Cancel', onclick: close }),
+        el('button.primary', { type: 'submit', text: 'Save' })));
+    pop.addEventListener('keydown', (e) => { if (e.key === 'Escape') close(); });
+    this.keyPop = pop;
+    this.header.append(pop);
+    input.focus();
+  }
+
+  _keyLabel() {
+    this.keyBtn.textContent = this.apiKey ? 'Key ✓' : 'Key';
+    this.keyBtn.title = this.apiKey ? 'API key set (click to change)' : 'API key';
+  }
+
+  // REST said 401/403: ask for a key once (not again until one is saved).
+  needKey() {
+    if (this._askedKey) return;
+    this._askedKey = true;
+    this._editKey(this.apiKey ? 'tickd refused this API key' : 'tickd wants an API key');
+  }
+
+  _setKey(v) {
+    this._askedKey = false;
+    this.apiKey = String(v || '').trim();
     try { if (this.apiKey) localStorage.setItem(LS_KEY, this.apiKey); else localStorage.removeItem(LS_KEY); } catch { /* */ }
     this.api.apiKey = this.apiKey;
     this.conn.setApiKey(this.apiKey);
+    this._keyLabel();
     for (const p of this.panes) p.load();
     this._loadSymbols();
   }
