@@ -9,6 +9,7 @@ PKGS=(
   libcmocka-dev                                               # unit tests
   libssl-dev                                                  # libcrypto: SHA-1/base64 (WebSocket handshake)
   python3-websockets                                          # a real WebSocket client in tests/net
+  libjsmn-dev                                                 # JSON tokenizer for the exchange feeds (header-only)
   python3                                                     # end-to-end test drivers
   chromium                                                    # headless browser for the dashboard's tests
 )

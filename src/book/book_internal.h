@@ -25,6 +25,7 @@
 
 #define TD_LB_NIL UINT32_MAX
 #define TD_LB_MIN_CAP 64u /* level nodes a new or emptied book keeps */
+#define TD_LB_PCACHE 128u /* direct-mapped price -> level cache entries (power of two) */
 
 typedef struct td_lnode {
     int64_t key;        /* -price for bids, +price for asks: smaller is better on both sides */
@@ -47,6 +48,11 @@ struct td_lbook {
     uint32_t nlevels[2];
     bool owned;            /* embedded in a td_obook_t: the owner decides when to compact */
     uint64_t version;
+    /* Recently used levels by price: most updates hit the same few dozen prices near the top, and this
+     * answers them with one load instead of a list walk or a tree descent. An entry is a hint: it is
+     * trusted only if the node it names is live with the same key (removal clears the entry naming the
+     * node; compaction and reset clear them all). */
+    uint32_t pcache[TD_LB_PCACHE];
 };
 
 static inline int64_t td_lb_key(int side, int64_t price) { return side == 0 /* TD_BID */ ? -price : price; }
@@ -57,19 +63,56 @@ void td_lb_fini(td_lbook_t *b);
 /* Back to an empty book with TD_LB_MIN_CAP nodes (frees the rest). */
 void td_lb_reset(td_lbook_t *b);
 
-/* Index of the level at price on side, or TD_LB_NIL. The best level is checked first: most traffic is there. */
-static inline uint32_t td_lb_find(const td_lbook_t *b, int side, int64_t price)
+static inline uint32_t td_lb_pcache_slot(int64_t key)
+{
+    return (uint32_t)(((uint64_t)key * 0x9E3779B97F4A7C15ULL) >> 32) & (TD_LB_PCACHE - 1);
+}
+
+/* Index of the level at price on side, or TD_LB_NIL. Most traffic lands at or a few ticks behind the best
+ * level, so the search first asks the price cache, then walks the best-first list a few steps (nodes that
+ * are hot in cache, and a price better than the best is answered at once) and only then descends the
+ * tree: O(1) for a cached price, O(min(d, TD_LB_FINGER)) for a level d places from the top, O(log L)
+ * otherwise. *slot gets the cache entry to remember a hit in (td_lb_find_mut does). */
+#define TD_LB_FINGER 8
+static inline uint32_t td_lb_find_slot(const td_lbook_t *b, int side, int64_t price, uint32_t *slot, bool *cached)
 {
     const td_lnode_t *n = b->nodes;
     int64_t key = td_lb_key(side, price);
-    uint32_t i = b->best[side];
+    uint32_t cs = td_lb_pcache_slot(key), i = b->pcache[cs];
+    *slot = cs;
+    *cached = true;
     if (i != TD_LB_NIL && n[i].key == key) return i;
+    *cached = false;
+    i = b->best[side];
+    for (int k = 0; k < TD_LB_FINGER && i != TD_LB_NIL; k++) {
+        if (n[i].key >= key) return n[i].key == key ? i : TD_LB_NIL;
+        i = n[i].next;
+    }
+    if (i == TD_LB_NIL) return TD_LB_NIL;
     i = b->root[side];
     while (i != TD_LB_NIL) {
         if (key == n[i].key) return i;
         i = key < n[i].key ? n[i].left : n[i].right;
     }
     return TD_LB_NIL;
+}
+
+/* Read-only lookup (const books: queries). */
+static inline uint32_t td_lb_find(const td_lbook_t *b, int side, int64_t price)
+{
+    uint32_t slot;
+    bool cached;
+    return td_lb_find_slot(b, side, price, &slot, &cached);
+}
+
+/* Lookup on a mutating path: a hit is remembered in the price cache. */
+static inline uint32_t td_lb_find_mut(td_lbook_t *b, int side, int64_t price)
+{
+    uint32_t slot;
+    bool cached;
+    uint32_t i = td_lb_find_slot(b, side, price, &slot, &cached);
+    if (!cached && i != TD_LB_NIL) b->pcache[slot] = i;
+    return i;
 }
 
 /* Inserts an empty level (qty 0, count 0, no orders) that must not exist yet; returns its index. May grow

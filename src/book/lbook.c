@@ -6,6 +6,8 @@
  * head, O(1)) and the top N (walk the list, O(N) after the O(1) head). Keeping the list beside the tree
  * means no parent pointers and no in-order successor search. Nodes live in one pool per book, addressed
  * by 32-bit indices: 48 bytes each, no per-level malloc, and a small book stays in a few cache lines.
+ * Lookups by price try, in order, a 128-entry direct-mapped price cache, a short walk from the best level
+ * and the tree (td_lb_find in book_internal.h): updates cluster at a few prices near the top.
  *
  * Memory: freed nodes go to a free list. A standalone book compacts (renumbers its live levels into a
  * fresh, smaller pool) when fewer than a quarter of the pool is live, so memory follows live levels; a
@@ -125,8 +127,14 @@ static uint32_t tree_build(td_lnode_t *n, uint32_t lo, uint32_t hi)
 
 /* ---- pool ---- */
 
+static void pcache_clear(td_lbook_t *b)
+{
+    for (uint32_t k = 0; k < TD_LB_PCACHE; k++) b->pcache[k] = TD_LB_NIL;
+}
+
 static void reset_sides(td_lbook_t *b)
 {
+    pcache_clear(b);
     for (int s = 0; s < 2; s++) {
         b->root[s] = TD_LB_NIL;
         b->best[s] = TD_LB_NIL;
@@ -199,6 +207,7 @@ uint32_t td_lb_insert(td_lbook_t *b, int side, int64_t price)
     else n[pred].next = x;
     if (succ != TD_LB_NIL) n[succ].prev = x;
     b->nlevels[side]++;
+    b->pcache[td_lb_pcache_slot(n[x].key)] = x;
     return x;
 }
 
@@ -206,6 +215,8 @@ void td_lb_remove(td_lbook_t *b, uint32_t i)
 {
     td_lnode_t *n = b->nodes;
     int side = n[i].side;
+    uint32_t cs = td_lb_pcache_slot(n[i].key);
+    if (b->pcache[cs] == i) b->pcache[cs] = TD_LB_NIL; /* a freed node keeps its key: never let it be found */
     b->root[side] = tree_remove(n, b->root[side], n[i].key);
     uint32_t p = n[i].prev, s = n[i].next;
     if (p == TD_LB_NIL) b->best[side] = s;
@@ -239,6 +250,7 @@ void td_lb_compact(td_lbook_t *b)
     b->cap = cap;
     b->used = k;
     b->free_head = TD_LB_NIL;
+    pcache_clear(b); /* indices changed */
 }
 
 /* A standalone book gives memory back once three quarters of its pool is dead. */
@@ -278,7 +290,7 @@ void td_lbook_clear(td_lbook_t *b) { td_lb_reset(b); }
 int td_lbook_set(td_lbook_t *b, int side, int64_t price, int64_t qty)
 {
     if (!side_ok(side) || price <= 0 || qty < 0) return TD_EINVAL;
-    uint32_t i = td_lb_find(b, side, price);
+    uint32_t i = td_lb_find_mut(b, side, price);
     if (qty == 0) {
         if (i == TD_LB_NIL) return TD_OK;
         td_lb_remove(b, i);
@@ -297,7 +309,7 @@ int td_lbook_del(td_lbook_t *b, int side, int64_t price)
 {
     if (!side_ok(side)) return TD_EINVAL;
     if (price <= 0) return TD_ENOENT;
-    uint32_t i = td_lb_find(b, side, price);
+    uint32_t i = td_lb_find_mut(b, side, price);
     if (i == TD_LB_NIL) return TD_ENOENT;
     td_lb_remove(b, i);
     b->version++;
@@ -308,7 +320,7 @@ int td_lbook_del(td_lbook_t *b, int side, int64_t price)
 int td_lbook_adjust(td_lbook_t *b, int side, int64_t price, int64_t qty_delta, int32_t count_delta)
 {
     if (!side_ok(side) || price <= 0) return TD_EINVAL;
-    uint32_t i = td_lb_find(b, side, price);
+    uint32_t i = td_lb_find_mut(b, side, price);
     int64_t qty0 = 0, qty;
     int64_t count0 = 0, count;
     if (i != TD_LB_NIL) {

@@ -8,11 +8,15 @@
  *   - one 4-byte slot in an open-addressing id table (linear probing, load <= 3/4, power-of-two size): 5.3
  *     to 10.7 bytes per order;
  *   - its share of a 48-byte level node (levels are shared by the orders at a price).
- * A slot packs the pool index + 1 (low TD_OB_IDX_BITS bits; 0 = empty) with a 6-bit tag taken from the id's
- * hash, so a probe only touches an order record (a likely cache miss) when the tag matches: 63 in 64 of
- * the foreign records a probe passes are skipped without loading them. The cost is a cap of 2^26 - 2 live
- * orders per book, far above any one instrument's book; td_obook_add() says TD_ENOBUFS at the cap.
- * Deletion is backward-shift (no tombstones), so probe lengths never degrade with churn.
+ * A slot packs the pool index + 1 (low TD_OB_IDX_BITS bits; 0 = empty) with 8 bits of metadata: the
+ * entry's distance from its home slot (5 bits, saturating at 31, when the home is recomputed from the id)
+ * and a 3-bit hash tag. A probe compares those 8 bits against what its own entry would carry at that
+ * distance, so it loads an order record (a likely cache miss) only for entries that share its home and
+ * tag (about load/8 per lookup), and backward-shift deletion (no tombstones, so probe lengths never
+ * degrade with churn) moves entries without loading any. Homes keep runs of 16 consecutive ids in
+ * adjacent slots (see home_of), so the sequential ids of real feeds touch few table cache lines. The index
+ * width caps a book at 2^24 - 2 (16.7M) live orders, far above any one instrument's book;
+ * td_obook_add() says TD_ENOBUFS at the cap.
  *
  * No malloc per operation: records and levels come from free lists. Pools grow by 1.5x (records) and 2x
  * (levels, small). When fewer than a quarter of the record pool is live, or dead level nodes outweigh a
@@ -35,15 +39,15 @@
 #include "core/common.h"
 
 #define NIL TD_LB_NIL
-#define TD_OB_IDX_BITS 26
+#define TD_OB_IDX_BITS 24
 #define IDX_MASK ((1u << TD_OB_IDX_BITS) - 1)
 #define MAX_ORDERS (IDX_MASK - 1u)  /* index + 1 must fit the slot's index bits */
 #define ORDERS_MIN 256u
-#define SLOTS_MIN 512u
+#define SLOT_BITS_MIN 9u /* 512 slots */
 
 typedef struct order {
     uint64_t id;
-    int64_t qty;      /* open quantity, > 0 */
+    int64_t qty;      /* open quantity, > 0; 0 marks a free record */
     uint32_t level;   /* level node index in lb */
     uint32_t prev, next; /* FIFO at the level; `next` chains the free list */
     uint32_t _spare;
@@ -55,7 +59,7 @@ struct td_obook {
     order_t *orders;
     uint32_t ocap, oused, ofree;
     uint32_t norders;
-    uint32_t *slots;    /* id table: 0 empty, else tag << IDX_BITS | (index + 1) */
+    uint32_t *slots;    /* id table: 0 empty, else (tag << 5 | displacement) << IDX_BITS | (index + 1) */
     uint32_t hbits;     /* log2 of the slot count */
     uint32_t hmask;
     td_lbook_t lb;      /* the aggregated levels, with each level's order FIFO head/tail */
@@ -63,45 +67,61 @@ struct td_obook {
 
 /* ---- id table ---- */
 
-static inline uint64_t id_hash(uint64_t id)
+#define BLOCK_BITS 4 /* ids that differ only in these low bits share a block of adjacent slots */
+#define DISP_SAT 31u /* the displacement field saturates here: the home is then recomputed from the id */
+#define META_SHIFT TD_OB_IDX_BITS /* a slot's top 8 bits: tag (3) << 5 | displacement (5) */
+
+/* Home slot and tag of an id. Exchanges number orders sequentially (ITCH reference numbers, LOBSTER ids),
+ * and the ids a stream touches are mostly recent ones: so 16 consecutive ids share one 64-byte run of
+ * slots, and a burst of adds or of deletes of fresh orders touches one cache line of the table, not
+ * sixteen. The blocks themselves are scattered by Fibonacci hashing (after folding the high half in), so
+ * strided or random ids spread as well as under a plain multiplicative hash. The 3-bit tag comes from the
+ * hash bits just below the home's, so it separates blocks that collide on a home. */
+static inline uint32_t home_of(const td_obook_t *b, uint64_t id, uint32_t *tag)
 {
-    /* Fibonacci hashing after folding the high half in: sequential ITCH/LOBSTER ids spread evenly, and ids
-     * that differ only in high bits still land apart. */
-    id ^= id >> 32;
-    return id * 0x9E3779B97F4A7C15ULL;
+    uint64_t blk = id >> BLOCK_BITS;
+    blk ^= blk >> 32;
+    uint64_t h = blk * 0x9E3779B97F4A7C15ULL;
+    uint32_t hb = b->hbits - BLOCK_BITS;
+    *tag = (uint32_t)(h >> (64 - hb - 3)) & 7u;
+    return ((uint32_t)(h >> (64 - hb)) << BLOCK_BITS | (uint32_t)(id & ((1u << BLOCK_BITS) - 1))) & b->hmask;
 }
 
-static inline uint32_t home_of(const td_obook_t *b, uint64_t h) { return (uint32_t)(h >> (64 - b->hbits)); }
-static inline uint32_t tag_of(const td_obook_t *b, uint64_t h) { return (uint32_t)(h >> (58 - b->hbits)) & 63u; }
+static inline uint32_t slot_index(uint32_t s) { return (s & IDX_MASK) - 1; }
+static inline uint32_t slot_disp(uint32_t s) { return (s >> META_SHIFT) & DISP_SAT; }
+static inline uint32_t slot_tag(uint32_t s) { return s >> (META_SHIFT + 5); }
+static inline uint32_t meta(uint32_t tag, uint32_t disp) { return tag << 5 | (disp < DISP_SAT ? disp : DISP_SAT); }
 
-/* Slot position holding id, or the empty position where it would go (*found says which). */
+static inline uint32_t slot_make(uint32_t tag, uint32_t disp, uint32_t idx)
+{
+    return meta(tag, disp) << META_SHIFT | (idx + 1);
+}
+
+/* Slot position holding id, or the empty position where it would go (*found says which). A slot records
+ * its distance from its home and a few hash bits, so one 8-bit compare skips entries from other homes and
+ * almost all that merely share ours, without loading their order records (each such load is a likely cache
+ * miss in a large book). */
 static inline uint32_t slot_find(const td_obook_t *b, uint64_t id, bool *found)
 {
-    uint64_t h = id_hash(id);
-    uint32_t pos = home_of(b, h), tag = tag_of(b, h);
+    uint32_t tag, home = home_of(b, id, &tag), pos = home, dist = 0;
     for (;;) {
         uint32_t s = b->slots[pos];
         if (s == 0) {
             *found = false;
             return pos;
         }
-        if ((s >> TD_OB_IDX_BITS) == tag && b->orders[(s & IDX_MASK) - 1].id == id) {
+        if ((s >> META_SHIFT) == meta(tag, dist) && b->orders[slot_index(s)].id == id) {
             *found = true;
             return pos;
         }
         pos = (pos + 1) & b->hmask;
+        dist++;
     }
 }
 
-static inline uint32_t slot_make(const td_obook_t *b, uint64_t id, uint32_t idx)
-{
-    return tag_of(b, id_hash(id)) << TD_OB_IDX_BITS | (idx + 1);
-}
-
-static inline uint32_t slot_index(uint32_t s) { return (s & IDX_MASK) - 1; }
-
 /* Backward-shift deletion: pull later members of the probe run back over the hole so that every entry stays
- * reachable from its home without tombstones. */
+ * reachable from its home without tombstones. Displacements make this free of order-record loads except
+ * for saturated entries. */
 static void slot_erase(td_obook_t *b, uint32_t hole)
 {
     uint32_t j = hole;
@@ -109,14 +129,24 @@ static void slot_erase(td_obook_t *b, uint32_t hole)
         j = (j + 1) & b->hmask;
         uint32_t s = b->slots[j];
         if (s == 0) break;
-        uint32_t home = home_of(b, id_hash(b->orders[slot_index(s)].id));
-        /* s may move to the hole iff its home is not cyclically within (hole, j]. */
-        if (((j - home) & b->hmask) >= ((j - hole) & b->hmask)) {
-            b->slots[hole] = s;
+        uint32_t disp = slot_disp(s), tag;
+        if (TD_UNLIKELY(disp == DISP_SAT)) disp = (j - home_of(b, b->orders[slot_index(s)].id, &tag)) & b->hmask;
+        uint32_t gap = (j - hole) & b->hmask;
+        /* s may move to the hole iff its home is not cyclically within (hole, j], i.e. disp >= gap. */
+        if (disp >= gap) {
+            b->slots[hole] = slot_make(slot_tag(s), disp - gap, slot_index(s));
             hole = j;
         }
     }
     b->slots[hole] = 0;
+}
+
+/* Places an id known to be absent (rebuilds): the first empty slot of its run, no id comparisons. */
+static inline void slot_put(td_obook_t *b, uint64_t id, uint32_t idx)
+{
+    uint32_t tag, home = home_of(b, id, &tag), pos = home;
+    while (b->slots[pos] != 0) pos = (pos + 1) & b->hmask;
+    b->slots[pos] = slot_make(tag, (pos - home) & b->hmask, idx);
 }
 
 static void slots_alloc(td_obook_t *b, uint32_t bits)
@@ -126,31 +156,19 @@ static void slots_alloc(td_obook_t *b, uint32_t bits)
     b->slots = td_calloc((size_t)1 << bits, sizeof(uint32_t));
 }
 
-/* Rebuilds the table at 2^bits slots from the live records (all of them: callers only rebuild when every
- * record in orders[0..oused) that is live is reachable through the levels, see rebuild_from_levels). */
-static void slots_rebuild(td_obook_t *b, uint32_t bits, const uint32_t *old, uint32_t old_n)
-{
-    slots_alloc(b, bits);
-    for (uint32_t i = 0; i < old_n; i++) {
-        uint32_t s = old[i];
-        if (!s) continue;
-        uint32_t idx = slot_index(s);
-        bool found;
-        uint32_t pos = slot_find(b, b->orders[idx].id, &found);
-        b->slots[pos] = slot_make(b, b->orders[idx].id, idx);
-    }
-}
-
+/* Doubles the table. Live records are found by walking the pool in address order (free records have
+ * qty 0), which streams through memory instead of chasing each slot to a random record. */
 static void slots_grow(td_obook_t *b)
 {
-    uint32_t *old = b->slots, old_n = b->hmask + 1;
-    slots_rebuild(b, b->hbits + 1, old, old_n);
-    td_free(old);
+    td_free(b->slots);
+    slots_alloc(b, b->hbits + 1);
+    for (uint32_t i = 0; i < b->oused; i++)
+        if (b->orders[i].qty > 0) slot_put(b, b->orders[i].id, i);
 }
 
 static uint32_t slot_bits_for(uint32_t n)
 {
-    uint32_t bits = 9; /* SLOTS_MIN */
+    uint32_t bits = SLOT_BITS_MIN;
     while (((uint64_t)1 << bits) < 2 * (uint64_t)n) bits++; /* load <= 1/2 after a rebuild: room to grow */
     return bits;
 }
@@ -178,6 +196,7 @@ static inline uint32_t order_alloc(td_obook_t *b)
 
 static inline void order_free(td_obook_t *b, uint32_t i)
 {
+    b->orders[i].qty = 0; /* marks it free for slots_grow() */
     b->orders[i].next = b->ofree;
     b->ofree = i;
 }
@@ -189,7 +208,8 @@ static void compact(td_obook_t *b)
 {
     td_lb_compact(&b->lb);
     uint32_t cap = ORDERS_MIN;
-    while (cap < 2 * (uint64_t)b->norders) cap += cap / 2;
+    /* 1.25x to 1.9x the live records: room for a little regrowth, and bytes per order back near target */
+    while (cap < (uint64_t)b->norders + b->norders / 4) cap += cap / 2;
     if (cap > MAX_ORDERS) cap = MAX_ORDERS;
     order_t *old = b->orders, *o = td_malloc((size_t)cap * sizeof(order_t));
     td_lnode_t *lv = b->lb.nodes;
@@ -213,11 +233,7 @@ static void compact(td_obook_t *b)
     b->ofree = NIL;
     td_free(b->slots);
     slots_alloc(b, slot_bits_for(b->norders));
-    for (uint32_t i = 0; i < k; i++) {
-        bool found;
-        uint32_t pos = slot_find(b, o[i].id, &found);
-        b->slots[pos] = slot_make(b, o[i].id, i);
-    }
+    for (uint32_t i = 0; i < k; i++) slot_put(b, o[i].id, i);
 }
 
 static inline void maybe_compact(td_obook_t *b)
@@ -241,7 +257,7 @@ static void init_pools(td_obook_t *b)
     b->oused = 0;
     b->ofree = NIL;
     b->norders = 0;
-    slots_alloc(b, 9);
+    slots_alloc(b, SLOT_BITS_MIN);
 }
 
 td_obook_t *td_obook_create(void)
@@ -315,7 +331,7 @@ static inline void level_unlink(td_obook_t *b, uint32_t oi)
 /* Level for price on side, created if absent. May move the level pool. */
 static inline uint32_t level_get(td_obook_t *b, int side, int64_t price)
 {
-    uint32_t li = td_lb_find(&b->lb, side, price);
+    uint32_t li = td_lb_find_mut(&b->lb, side, price);
     return li != NIL ? li : td_lb_insert(&b->lb, side, price);
 }
 
@@ -327,7 +343,7 @@ int td_obook_add(td_obook_t *b, uint64_t id, int side, int64_t price, int64_t qt
     bool found;
     uint32_t pos = slot_find(b, id, &found);
     if (found) return TD_EEXIST;
-    uint32_t li = td_lb_find(&b->lb, side, price);
+    uint32_t li = td_lb_find_mut(&b->lb, side, price);
     int64_t sum;
     if (li != NIL && __builtin_add_overflow(b->lb.nodes[li].qty, qty, &sum)) return TD_ERANGE;
     if (li == NIL) li = td_lb_insert(&b->lb, side, price);
@@ -335,7 +351,8 @@ int td_obook_add(td_obook_t *b, uint64_t id, int side, int64_t price, int64_t qt
     order_t *o = &b->orders[oi];
     o->id = id;
     o->qty = qty;
-    b->slots[pos] = slot_make(b, id, oi);
+    uint32_t tag, home = home_of(b, id, &tag);
+    b->slots[pos] = slot_make(tag, (pos - home) & b->hmask, oi);
     level_push(b, li, oi);
     b->norders++;
     b->lb.version++;
@@ -413,7 +430,7 @@ int td_obook_replace(td_obook_t *b, uint64_t id, uint64_t new_id, int64_t price,
     order_t *o = &b->orders[oi];
     int side = b->lb.nodes[o->level].side;
     /* Refuse a level total that would overflow before touching anything. */
-    uint32_t target = td_lb_find(&b->lb, side, price);
+    uint32_t target = td_lb_find_mut(&b->lb, side, price);
     if (target != NIL) {
         int64_t rest = b->lb.nodes[target].qty - (target == o->level ? o->qty : 0), sum;
         if (__builtin_add_overflow(rest, qty, &sum)) return TD_ERANGE;
@@ -426,8 +443,7 @@ int td_obook_replace(td_obook_t *b, uint64_t id, uint64_t new_id, int64_t price,
     if (new_id != id) {
         slot_erase(b, pos);
         o->id = new_id;
-        pos = slot_find(b, new_id, &found);
-        b->slots[pos] = slot_make(b, new_id, oi);
+        slot_put(b, new_id, oi);
     }
     o->qty = qty;
     uint32_t li = level_get(b, side, price);
@@ -459,6 +475,28 @@ size_t td_obook_orders_at(const td_obook_t *b, int side, int64_t price, td_order
 size_t td_obook_norders(const td_obook_t *b) { return b->norders; }
 
 const td_lbook_t *td_obook_levels(const td_obook_t *b) { return &b->lb; }
+
+void td_obook_prefetch_slot(const td_obook_t *b, uint64_t id)
+{
+    uint32_t tag;
+    __builtin_prefetch(&b->slots[home_of(b, id, &tag)], 1);
+}
+
+/* Reads the id's probe run (prefetched earlier, so cheap) and prefetches the first order record that
+ * could be the id's, and for an add the slot it will take. Bounded to a few slots: it is only a hint. */
+void td_obook_prefetch_order(const td_obook_t *b, uint64_t id)
+{
+    uint32_t tag, pos = home_of(b, id, &tag);
+    for (uint32_t dist = 0; dist < 8; dist++, pos = (pos + 1) & b->hmask) {
+        uint32_t s = b->slots[pos];
+        if (s == 0) return;
+        if ((s >> META_SHIFT) == meta(tag, dist)) {
+            const order_t *o = &b->orders[slot_index(s)];
+            __builtin_prefetch(o, 1);
+            return;
+        }
+    }
+}
 
 size_t td_obook_mem_bytes(const td_obook_t *b)
 {

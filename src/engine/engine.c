@@ -419,6 +419,33 @@ void td_engine_apply(td_engine_t *e, const td_event_t *ev)
     }
 }
 
+/* The order book of the event's (symbol, exchange), if it exists yet; no allocation. */
+static inline const td_obook_t *peek_obook(const td_engine_t *e, const td_event_t *ev)
+{
+    if (ev->type < TD_EV_ORDER_EXEC || ev->type > TD_EV_ORDER_REPLACE || ev->sym > TD_SYM_MAX) return NULL;
+    const symstate_t *s = e->syms[ev->sym];
+    if (!s || ev->exch > TD_EXCH_MAX) return NULL;
+    uint8_t idx = s->venue_of[ev->exch];
+    return idx ? s->venues[idx - 1].ob : NULL;
+}
+
+/* Applies a batch, hinting the order books a few events ahead: the id-table slot 8 events ahead and the
+ * order record 4 ahead, so the cache misses of a large book overlap instead of queueing one by one. */
+void td_engine_apply_batch(td_engine_t *e, const td_event_t *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i + 8 < n) {
+            const td_obook_t *b = peek_obook(e, &evs[i + 8]);
+            if (b) td_obook_prefetch_slot(b, evs[i + 8].u.order.order_id);
+        }
+        if (i + 4 < n) {
+            const td_obook_t *b = peek_obook(e, &evs[i + 4]);
+            if (b) td_obook_prefetch_order(b, evs[i + 4].u.order.order_id);
+        }
+        td_engine_apply(e, &evs[i]);
+    }
+}
+
 /* ---- snapshots (seqlock) ---- */
 
 static void snap_build(const symstate_t *s, td_sym_snap_t *o)
@@ -564,8 +591,7 @@ static size_t drain_once(td_engine_t *e)
     for (int i = 0; i < e->ninputs; i++) {
         void *slots;
         size_t n = td_spsc_peek(e->inputs[i], BATCH, &slots);
-        const td_event_t *evs = slots;
-        for (size_t k = 0; k < n; k++) td_engine_apply(e, &evs[k]);
+        td_engine_apply_batch(e, slots, n);
         if (n) td_spsc_release(e->inputs[i], n);
         total += n;
     }

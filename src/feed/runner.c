@@ -60,7 +60,7 @@ static void *runner_main(void *arg)
         for (int i = 0; i < n; i++) {
             td_event_t *ev = &batch[i];
             if (ev->recv_ns == 0) ev->recv_ns = now;
-            if (r->speed > 0) {
+            if (r->speed > 0 && ev->exch_ns > 0) { /* events without an exchange time are not paced */
                 if (t0_wall == 0) {
                     t0_wall = td_mono_ns();
                     t0_exch = ev->exch_ns;

@@ -223,7 +223,8 @@ int td_sim_config_parse(td_sim_config_t *cfg, const char *args, char *err, size_
                 cfg->gap_every = num;
             } else if (KEY("start")) {
                 NUM();
-                if (num > 9999999999ULL) return set_err(err, errlen, "start %llu is past year 2286", (unsigned long long)num);
+                /* 2^32 - 1 s (year 2106) leaves the simulated clock centuries of int64 ns headroom */
+                if (num > 4294967295ULL) return set_err(err, errlen, "start %llu is past year 2106", (unsigned long long)num);
                 cfg->start_ns = (int64_t)num * TD_NS_PER_SEC;
             } else if (KEY("max_orders")) {
                 NUM();

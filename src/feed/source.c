@@ -6,12 +6,16 @@
 #include <string.h>
 
 #include "feed/itch50.h"
+#include "feed/lobster.h"
+#include "feed/recording.h"
 #include "feed/sim.h"
 
 typedef td_source_t *(*opener_fn)(const char *args, char *err, size_t errlen);
 
 static const struct { const char *kind; opener_fn open; const char *usage; } kinds[] = {
     { "itch50", td_itch50_open, "itch50:FILE[,date=YYYY-MM-DD]" },
+    { "lobster", td_lobster_open, "lobster:MESSAGE.csv[,ORDERBOOK.csv][,symbol=S][,date=YYYY-MM-DD][,reconcile=0]" },
+    { "recording", td_recording_open, "recording:WS_FILE[,HTTP_FILE]" },
     { "sim", td_sim_open, "sim[:symbols=A,B;exchanges=X,Y;rate=N|max;seed=S;gap_every=N;mode=orders|levels|quotes]" },
 };
 

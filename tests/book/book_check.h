@@ -1,7 +1,8 @@
 /*
  * book_check.h: white-box invariant checks for the book tests (not part of the library): the AVL trees
  * are ordered and balanced with correct heights, each side's list is exactly the in-order walk of its tree,
- * best[] is the list head and nlevels[] the node count. Returns NULL when all holds, else what broke.
+ * best[] is the list head, nlevels[] the node count, and the price cache names only live nodes. Returns
+ * NULL when all holds, else what broke.
  */
 #ifndef TD_TEST_BOOK_CHECK_H
 #define TD_TEST_BOOK_CHECK_H
@@ -34,10 +35,12 @@ static const char *book_check(const td_lbook_t *b)
 {
     size_t cap = (size_t)b->used + 1;
     uint32_t *seq = malloc(cap * sizeof *seq);
+    unsigned char *live = calloc(cap, 1);
     const char *why = NULL;
     for (int s = 0; s < 2 && !why; s++) {
         size_t nseq = 0;
         if (book_check_tree(b, b->root[s], s, seq, &nseq, cap, &why) < 0) break;
+        for (size_t k = 0; k < nseq; k++) live[seq[k]] = 1;
         if (nseq != b->nlevels[s]) { why = "nlevels differs from the tree's node count"; break; }
         uint32_t i = b->best[s], prev = TD_LB_NIL;
         for (size_t k = 0; k < nseq; k++) {
@@ -48,7 +51,15 @@ static const char *book_check(const td_lbook_t *b)
         }
         if (!why && i != TD_LB_NIL) why = "side list longer than the tree";
     }
+    /* the price cache may only name live nodes, each in the entry its key hashes to */
+    for (uint32_t k = 0; k < TD_LB_PCACHE && !why; k++) {
+        uint32_t i = b->pcache[k];
+        if (i == TD_LB_NIL) continue;
+        if (i >= b->used || !live[i]) why = "price cache names a dead node";
+        else if (td_lb_pcache_slot(b->nodes[i].key) != k) why = "price cache entry in the wrong slot";
+    }
     free(seq);
+    free(live);
     return why;
 }
 

@@ -226,8 +226,7 @@ static void test_random_narrow(void **state)
 static void test_random_wide(void **state)
 {
     (void)state;
-    uint64_t seed = td_test_seed() + 1;
-    td_test_seed_value = seed;
+    uint64_t seed = td_test_seed(); /* same seed as its sibling test: the printed seed replays both */
     run_random(seed, td_test_sanitized() ? 30000 : 150000, 3000);
 }
 

@@ -94,7 +94,8 @@ static void test_spec_parse(void **state)
     want_spec_err("symbols=ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456", "bad name");
     want_spec_err("exchanges=ABCDEFGHIJKLMNOP", "bad name");
     want_spec_err("max_orders=2", "out of range");
-    want_spec_err("start=99999999999", "2286");
+    want_spec_err("start=99999999999", "2106");
+    want_spec_err("start=9999999999", "2106"); /* would overflow int64 ns */
     want_spec_err("mode=ticks", "mode 'ticks' is not orders, levels or quotes");
     want_spec_ok("mode=LEVELS");
     assert_int_equal(cfg_buf.mode, TD_SIM_LEVELS);
