@@ -342,6 +342,9 @@ export class ChartPane {
   }
 
   _schedule() {
+    // A hidden tab gets no animation frames: past a few hundred changed bars, redraw everything once
+    // instead of remembering each (keeps `dirty` bounded however long the tab stays hidden).
+    if (this.dirty.size > 256) { this.dirty.clear(); this.needFull = true; }
     if (!this.raf) this.raf = requestAnimationFrame(() => { this.raf = 0; this._draw(); });
   }
 

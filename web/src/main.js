@@ -42,6 +42,10 @@ class App {
     this._keyLabel();
     let layout = loadJson(LS_LAYOUT, null);
     if (params.get('layout') === 'reset' || !layout || !Array.isArray(layout.panes) || !layout.panes.length) layout = DEFAULT_LAYOUT;
+    if (params.has('layout')) { // one-shot: a reload keeps what the user builds from here
+      params.delete('layout');
+      history.replaceState(null, '', location.pathname + (params.size ? '?' + params : '') + location.hash);
+    }
     for (const p of layout.panes.slice(0, MAX_PANES)) this.addPane(p.symbol, p.interval, false);
     this.setActive(this.panes[Math.min(this.panes.length - 1, Math.max(0, layout.active | 0))]);
     this.conn.start();
