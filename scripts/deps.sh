@@ -5,17 +5,20 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev   # toolchain; clang + rt for libFuzzer
-  libzstd-dev                                                 # block compression in the store
+  libzstd-dev zlib1g-dev                                      # block compression and crc32 in the store
+  libsqlite3-dev postgresql                                   # bench_store peers (loaded at run time)
   libcmocka-dev                                               # unit tests
   libssl-dev                                                  # libcrypto: SHA-1/base64 (WebSocket handshake)
   python3-websockets                                          # a real WebSocket client in tests/net
   libjsmn-dev                                                 # JSON tokenizer for the exchange feeds (header-only)
   python3                                                     # end-to-end test drivers
+  curl                                                        # REST end-to-end test
+  redis-server nodejs                                         # peers in bench/bench_fanout; the dashboard's build
   chromium                                                    # headless browser for the dashboard's tests
 )
-# The dashboard's build needs Node.js >= 20 and npm: the machine's own (nodesource) when present; Debian's
-# nodejs + npm only when there is none (web/build.sh says so if that one is too old for Vite 7).
-command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
+# The dashboard's build needs Node.js >= 20 and npm: the machine's own (nodesource, npm included) when
+# present; Debian's npm only when there is none (web/build.sh says so if Node.js is too old for Vite 7).
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -23,6 +26,8 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# npm: Debian packages it apart from nodejs; NodeSource's nodejs bundles it (and conflicts with Debian's)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,13 +17,61 @@
 #include "core/decimal.h"
 #include "core/log.h"
 #include "core/symbols.h"
+#include "api/api.h"
 #include "engine/engine.h"
 #include "feed/runner.h"
 #include "feed/source.h"
+#include "store/store.h"
 
 #define FEED_RING_EVENTS (1u << 16)
 
 static volatile sig_atomic_t stop_requested;
+
+/* ---- store wiring: events and out records from the engine thread into the store; state back at start ---- */
+/* What the engine's out records and input events reach in this node: the store (durable history) and
+ * the API (live fan-out). One emit callback, so the order is the same for both. */
+typedef struct store_link {
+    td_store_t *store;
+    td_engine_t *engine;
+    td_api_t *api;
+} store_link_t;
+
+static void store_on_event(void *ctx, const td_event_t *ev, uint64_t seq)
+{
+    store_link_t *l = ctx;
+    if (l->store) td_store_append(l->store, ev, &seq, 1);
+}
+
+static void store_on_out(void *ctx, const td_out_t *o)
+{
+    store_link_t *l = ctx;
+    if (l->store && (o->type == TD_OUT_NBBO || o->type == TD_OUT_CANDLE)) td_store_append_out(l->store, o);
+}
+
+static void node_emit(void *ctx, const td_out_t *o)
+{
+    store_link_t *l = ctx;
+    store_on_out(ctx, o);
+    td_api_emit(l->api, o);
+}
+
+static void node_batch_end(void *ctx)
+{
+    store_link_t *l = ctx;
+    td_api_batch_end(l->api);
+}
+
+static bool store_state(void *ctx, uint32_t sym, td_sym_snap_t *out)
+{
+    return td_engine_snapshot(ctx, sym, out);
+}
+
+static void store_restore_one(void *ctx, uint32_t sym)
+{
+    store_link_t *l = ctx;
+    td_sym_snap_t snap;
+    if (td_store_restore_state(l->store, sym, &snap)) td_engine_restore(l->engine, sym, &snap);
+}
 
 static void on_signal(int sig)
 {
@@ -82,10 +131,52 @@ static void status_line(const td_engine_t *e, const td_config_t *cfg, uint64_t *
                 (unsigned long long)atomic_load(&st->live_orders), nbbo);
 }
 
+/* Serving flags that are not (yet) config settings: taken out of argv before td_config_parse_args.
+ *   --out-cap BYTES         per-connection queued output before the slow-consumer policy (4 MiB)
+ *   --slow-close-ms MS      a slow consumer still stuck this long is closed with 1008 (5000)
+ *   --slow-conflate-ms MS   the conflation interval forced on a slow consumer (250)
+ *   --max-subscriptions N   symbols per WebSocket connection (200)
+ *   --coalesce-us US        I/O threads drain the engine's ring at most this often (1000; 0: at every
+ *                           wakeup). Longer: more messages per write, fewer syscalls; adds up to US latency. */
+static int take_api_flags(int *argc, char **argv, td_api_config_t *acfg)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *f = argv[i];
+        long long *dst = NULL;
+        long long v;
+        if (!strcmp(f, "--out-cap") || !strcmp(f, "--slow-close-ms") || !strcmp(f, "--slow-conflate-ms") ||
+            !strcmp(f, "--max-subscriptions") || !strcmp(f, "--coalesce-us")) {
+            char *end;
+            if (i + 1 >= *argc || (v = strtoll(argv[i + 1], &end, 10)) < 0 || *end || end == argv[i + 1] ||
+                (v == 0 && strcmp(f, "--coalesce-us") != 0)) {
+                fprintf(stderr, "tickd: %s: expected a positive integer\n", f);
+                return -1;
+            }
+            dst = &v;
+            if (!strcmp(f, "--out-cap")) acfg->out_cap = (size_t)*dst;
+            else if (!strcmp(f, "--slow-close-ms")) acfg->slow_close_ms = *dst;
+            else if (!strcmp(f, "--max-subscriptions")) acfg->max_subscriptions = (size_t)*dst;
+            else if (!strcmp(f, "--coalesce-us")) acfg->coalesce_us = *dst;
+            else acfg->slow_conflate_ms = *dst;
+            i++;
+            continue;
+        }
+        argv[out++] = argv[i];
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     td_config_t cfg;
     char err[512];
+    td_api_config_t acfg;
+    memset(&acfg, 0, sizeof acfg);
+    acfg.coalesce_us = 1000;
+    if (take_api_flags(&argc, argv, &acfg) != 0) return 2;
     td_config_defaults(&cfg);
     int rc = td_config_parse_args(&cfg, argc, argv, err, sizeof err);
     if (rc == 1) return 0;
@@ -107,8 +198,36 @@ int main(int argc, char **argv)
 
     bool all_live = true;
     for (int i = 0; i < cfg.nfeeds; i++) all_live &= is_live_kind(cfg.feeds[i]);
-    td_engine_config_t ecfg = { .wall_clock = all_live };
+    acfg.host = cfg.listen_host;
+    acfg.port = (uint16_t)cfg.listen_port;
+    acfg.threads = cfg.threads;
+    td_api_t *api = td_api_create(&acfg);
+    if (!api) {
+        fprintf(stderr, "tickd: --listen %s:%d: cannot serve there\n", cfg.listen_host, cfg.listen_port);
+        td_config_free(&cfg);
+        return 2;
+    }
+    static store_link_t link;
+    link.api = api;
+    td_engine_config_t ecfg = { .wall_clock = all_live, .emit = node_emit, .emit_ctx = &link,
+                                .batch_end = node_batch_end, .on_event = store_on_event, .on_event_ctx = &link };
     td_engine_t *engine = td_engine_create(&ecfg);
+    link.engine = engine;
+    td_store_options_t sopt;
+    td_store_options_default(&sopt);
+    sopt.fsync_ms = cfg.fsync_ms;
+    sopt.state_fn = store_state;
+    sopt.state_ctx = engine;
+    td_store_t *store;
+    if (td_store_open(cfg.data_dir, &sopt, &store, err, sizeof err) != TD_OK) {
+        fprintf(stderr, "tickd: --data-dir %s: %s\n", cfg.data_dir, err);
+        td_engine_destroy(engine);
+        td_api_destroy(api);
+        td_config_free(&cfg);
+        return 1;
+    }
+    link.store = store;
+    td_store_each_state_symbol(store, store_restore_one, &link); /* restart: seq, last price, open candles */
 
     td_feed_runner_t *runners[TD_MAX_FEEDS];
     int nrunners = 0;
@@ -118,9 +237,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "tickd: --feed %s: %s\n", cfg.feeds[i], err);
             for (int k = 0; k < nrunners; k++) td_feed_runner_destroy(runners[k]);
             td_engine_destroy(engine);
+            td_store_close(store);
+            td_api_destroy(api);
             td_config_free(&cfg);
             return 2;
         }
+        td_api_add_source(api, src);
         runners[nrunners] = td_feed_runner_create(src, FEED_RING_EVENTS, cfg.speed);
         td_engine_add_input(engine, td_feed_runner_ring(runners[nrunners]));
         nrunners++;
@@ -135,6 +257,18 @@ int main(int argc, char **argv)
 
     td_log_info("tickd", "starting: role %s, %d feed(s), data dir %s, listen %s:%d", td_role_name(cfg.role),
                 nrunners, cfg.data_dir, cfg.listen_host, cfg.listen_port);
+    /* the API follows the engine's out records from the first one: start it before the engine */
+    rc = td_api_start(api, engine);
+    if (rc != 0) {
+        fprintf(stderr, "tickd: --listen %s:%d: %s\n", cfg.listen_host, cfg.listen_port, strerror(-rc));
+        for (int k = 0; k < nrunners; k++) td_feed_runner_destroy(runners[k]);
+        td_engine_destroy(engine);
+        td_api_destroy(api);
+        td_config_free(&cfg);
+        return 1;
+    }
+    td_log_info("tickd", "listening on http://%s:%u (REST /v1, WebSocket /v1/prices, /healthz, /metrics)",
+                cfg.listen_host, (unsigned)td_api_port(api));
     if (td_engine_start(engine) != TD_OK) {
         fprintf(stderr, "tickd: cannot start the engine thread\n");
         return 1;
@@ -156,12 +290,21 @@ int main(int argc, char **argv)
     td_log_info("tickd", "shutting down");
     for (int i = 0; i < nrunners; i++) td_feed_runner_stop(runners[i]);
     td_engine_stop(engine);
+    td_api_stop(api); /* WebSockets get 1001 and their queued output */
     const td_engine_stats_t *st = td_engine_stats(engine);
     td_log_info("tickd", "stopped: %llu events applied, %llu rejected, %llu out records",
                 (unsigned long long)atomic_load(&st->events), (unsigned long long)atomic_load(&st->rejected),
                 (unsigned long long)atomic_load(&st->outs));
+    const td_store_stats_t *ss = td_store_stats(store);
+    td_log_info("tickd", "store: %llu records, %llu blocks, %llu bytes written, %llu ring waits, %llu corrupt "
+                         "blocks skipped",
+                (unsigned long long)atomic_load(&ss->appended), (unsigned long long)atomic_load(&ss->blocks_written),
+                (unsigned long long)atomic_load(&ss->bytes_written), (unsigned long long)atomic_load(&ss->ring_waits),
+                (unsigned long long)atomic_load(&ss->corrupt_blocks));
+    td_store_close(store); /* drains the ring, writes, fsyncs */
     for (int i = 0; i < nrunners; i++) td_feed_runner_destroy(runners[i]);
     td_engine_destroy(engine);
+    td_api_destroy(api);
     td_config_free(&cfg);
     return 0;
 }

@@ -39,13 +39,26 @@ typedef struct venue {
     bool has_quote;
     td_obook_t *ob;
     td_lbook_t *lb;
+    struct booksnap *book;  /* published top-N of this venue, allocated at first publish */
     int64_t quote[4];    /* bid_px, bid_qty, ask_px, ask_qty from QUOTE events */
     int64_t top[4];      /* last top handed to the NBBO */
 } venue_t;
 
+/* A seqlock-published td_book_snap_t (same protocol as the symbol snapshot). */
+typedef struct booksnap {
+    _Atomic uint64_t ver;
+    td_book_snap_t snap;
+} booksnap_t;
+
 typedef struct symstate {
     uint32_t sym;
     bool dirty;
+    bool book_dirty;            /* a book changed since the last book publish */
+    bool in_bpend;              /* on the engine's book-pending list */
+    int64_t book_next_ns;       /* monotonic: no book publish before this */
+    int64_t book_ns;            /* exchange time of the last book change */
+    booksnap_t *book;           /* consolidated, allocated at first publish */
+    int64_t nbbo_ns;
     uint8_t nvenues;
     uint8_t trading_state;
     uint8_t venue_of[TD_EXCH_MAX + 1]; /* exch id -> venue index + 1 */
@@ -66,6 +79,8 @@ struct td_engine {
     symstate_t **syms;          /* by symbol id; pointers published with release stores */
     uint32_t *dirty;
     uint32_t ndirty;
+    uint32_t *bpend;            /* symbols whose book changed but was published < TD_BOOK_PERIOD_MS ago */
+    uint32_t nbpend;
     uint32_t *active;           /* symbols that have state, for clock advances */
     uint32_t nactive;
     /* the event being applied, for callbacks that need its times */
@@ -93,6 +108,7 @@ td_engine_t *td_engine_create(const td_engine_config_t *cfg)
     e->syms = td_calloc(TD_SYM_MAX + 1, sizeof *e->syms);
     e->dirty = td_malloc((TD_SYM_MAX + 1) * sizeof *e->dirty);
     e->active = td_malloc((TD_SYM_MAX + 1) * sizeof *e->active);
+    e->bpend = td_malloc((TD_SYM_MAX + 1) * sizeof *e->bpend);
     return e;
 }
 
@@ -105,12 +121,15 @@ void td_engine_destroy(td_engine_t *e)
         for (int v = 0; v < s->nvenues; v++) {
             td_obook_destroy(s->venues[v].ob);
             td_lbook_destroy(s->venues[v].lb);
+            td_free(s->venues[v].book);
         }
+        td_free(s->book);
         td_free(s);
     }
     td_free(e->syms);
     td_free(e->dirty);
     td_free(e->active);
+    td_free(e->bpend);
     td_free(e);
 }
 
@@ -190,6 +209,7 @@ static void publish_nbbo(td_engine_t *e, symstate_t *s, const td_event_t *ev)
     if (td_nbbo_update(&s->nbbo, &o.u.nbbo)) {
         o.type = TD_OUT_NBBO;
         o.exch = o.side = o.aux = 0;
+        if (ev) s->nbbo_ns = ev->exch_ns;
         STAT_ADD(e, nbbo_changes, 1);
         emit(e, s, &o, ev);
     }
@@ -327,7 +347,38 @@ static void apply_order(td_engine_t *e, symstate_t *s, venue_t *v, const td_even
     refresh_top(e, s, v, ev);
 }
 
+static void apply_one(td_engine_t *e, const td_event_t *ev);
+
 void td_engine_apply(td_engine_t *e, const td_event_t *ev)
+{
+    if (e->cfg.on_event) {
+        const symstate_t *s = ev->sym && ev->sym <= TD_SYM_MAX ? e->syms[ev->sym] : NULL;
+        e->cfg.on_event(e->cfg.on_event_ctx, ev, s ? s->seq : 0);
+    }
+    apply_one(e, ev);
+}
+
+void td_engine_restore(td_engine_t *e, uint32_t sym, const td_sym_snap_t *snap)
+{
+    if (sym == 0 || sym > TD_SYM_MAX) return;
+    symstate_t *s = sym_state(e, sym);
+    if (snap->seq > s->seq) s->seq = snap->seq;
+    s->last_px = snap->last_px;
+    s->last_qty = snap->last_qty;
+    s->last_ns = snap->last_ns;
+    s->trades = snap->trades;
+    s->day_start_s = snap->day_start_s;
+    s->day_open = snap->day_open;
+    s->day_high = snap->day_high;
+    s->day_low = snap->day_low;
+    s->prev_close = snap->prev_close;
+    s->day_volume = snap->day_volume;
+    s->trading_state = snap->trading_state;
+    td_candles_restore(&s->candles, snap->candles, snap->candle_mask, snap->last_ns);
+    mark_dirty(e, s);
+}
+
+static void apply_one(td_engine_t *e, const td_event_t *ev)
 {
     STAT_ADD(e, events, 1);
     if (ev->type < TD_EV_TYPE_COUNT) STAT_ADD(e, by_type[ev->type], 1);
@@ -364,6 +415,11 @@ void td_engine_apply(td_engine_t *e, const td_event_t *ev)
     }
     venue_t *v = venue_get(e, s, ev->exch);
     if (!v) return;
+    if (ev->type != TD_EV_GAP) {
+        s->book_dirty = true;
+        s->book_ns = ev->exch_ns;
+        mark_dirty(e, s);
+    }
     switch (ev->type) {
     case TD_EV_ORDER_ADD:
     case TD_EV_ORDER_EXEC:
@@ -457,6 +513,7 @@ static void snap_build(const symstate_t *s, td_sym_snap_t *o)
     o->last_ns = s->last_ns;
     o->trades = s->trades;
     o->nbbo = s->nbbo.published;
+    o->nbbo_ns = s->nbbo_ns;
     o->day_start_s = s->day_start_s;
     o->day_open = s->day_open;
     o->day_high = s->day_high;
@@ -503,10 +560,132 @@ bool td_engine_snapshot(const td_engine_t *e, uint32_t sym, td_sym_snap_t *out)
     }
 }
 
+static void book_store(booksnap_t *b, const td_book_snap_t *tmp)
+{
+    uint64_t v = atomic_load_explicit(&b->ver, memory_order_relaxed);
+    atomic_store_explicit(&b->ver, v + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    const uint64_t *src = (const uint64_t *)tmp;
+    uint64_t *dst = (uint64_t *)&b->snap;
+    for (size_t i = 0; i < sizeof *tmp / 8; i++) __atomic_store_n(&dst[i], src[i], __ATOMIC_RELAXED);
+    atomic_store_explicit(&b->ver, v + 2, memory_order_release);
+}
+
+static booksnap_t *booksnap_new(void)
+{
+    booksnap_t *b = td_aligned_alloc(64, sizeof *b);
+    memset(b, 0, sizeof *b);
+    return b;
+}
+
+/* Publishes the consolidated and per-venue top-N and announces them with a BOOK record. Bounded work:
+ * at most once per TD_BOOK_PERIOD_MS per symbol, and only when a book changed. */
+static void book_publish(td_engine_t *e, symstate_t *s)
+{
+    td_book_snap_t tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.seq = s->seq + 1; /* the BOOK record emitted below */
+    tmp.exch_ns = s->book_ns;
+    tmp.nbids = (uint8_t)td_engine_consolidated(e, s->sym, TD_BID, tmp.bids, TD_BOOK_SNAP_DEPTH);
+    tmp.nasks = (uint8_t)td_engine_consolidated(e, s->sym, TD_ASK, tmp.asks, TD_BOOK_SNAP_DEPTH);
+    if (!s->book) s->book = booksnap_new();
+    book_store(s->book, &tmp);
+    for (int i = 0; i < s->nvenues; i++) {
+        venue_t *v = &s->venues[i];
+        td_book_snap_t vt;
+        memset(&vt, 0, sizeof vt);
+        vt.seq = tmp.seq;
+        vt.exch_ns = s->book_ns;
+        vt.exch = v->exch;
+        const td_lbook_t *lb = td_engine_levels(e, s->sym, v->exch);
+        if (lb) {
+            const td_lbook_t *one[1] = { lb };
+            vt.nbids = (uint8_t)td_book_consolidate(one, &v->exch, 1, TD_BID, vt.bids, TD_BOOK_SNAP_DEPTH);
+            vt.nasks = (uint8_t)td_book_consolidate(one, &v->exch, 1, TD_ASK, vt.asks, TD_BOOK_SNAP_DEPTH);
+        } else if (v->has_quote) {
+            if (v->quote[1] > 0) vt.bids[vt.nbids++] = (td_clevel_t){ v->quote[0], v->quote[1], 1, v->exch };
+            if (v->quote[3] > 0) vt.asks[vt.nasks++] = (td_clevel_t){ v->quote[2], v->quote[3], 1, v->exch };
+        }
+        if (!v->book) v->book = booksnap_new();
+        book_store(v->book, &vt);
+    }
+    td_out_t o;
+    memset(&o, 0, sizeof o);
+    o.type = TD_OUT_BOOK;
+    o.exch_ns = s->book_ns;
+    o.recv_ns = td_now_ns();
+    o.sym = s->sym;
+    o.seq = ++s->seq;
+    STAT_ADD(e, outs, 1);
+    if (e->cfg.emit) e->cfg.emit(e->cfg.emit_ctx, &o);
+}
+
+static bool book_load(const booksnap_t *b, td_book_snap_t *out)
+{
+    if (!b) return false;
+    for (;;) {
+        uint64_t v1 = atomic_load_explicit(&((booksnap_t *)b)->ver, memory_order_acquire);
+        if (v1 == 0) return false;
+        if (v1 & 1) {
+            sched_yield();
+            continue;
+        }
+        const uint64_t *src = (const uint64_t *)&b->snap;
+        uint64_t *dst = (uint64_t *)out;
+        for (size_t i = 0; i < sizeof *out / 8; i++) dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&((booksnap_t *)b)->ver, memory_order_relaxed) == v1) return true;
+    }
+}
+
+bool td_engine_book(const td_engine_t *e, uint32_t sym, uint8_t exch, td_book_snap_t *out)
+{
+    if (sym == 0 || sym > TD_SYM_MAX) return false;
+    symstate_t *s = __atomic_load_n(&e->syms[sym], __ATOMIC_ACQUIRE);
+    if (!s) return false;
+    if (exch == 0) return book_load(__atomic_load_n(&s->book, __ATOMIC_ACQUIRE), out);
+    /* venues are appended by the engine thread; an index read here may be new, its book pointer then
+     * still NULL (reads as "none yet") */
+    for (int i = 0; i < TD_NBBO_MAX_VENUES; i++) {
+        if (__atomic_load_n(&s->venues[i].exch, __ATOMIC_RELAXED) != exch) continue;
+        return book_load(__atomic_load_n(&s->venues[i].book, __ATOMIC_ACQUIRE), out);
+    }
+    return false;
+}
+
+static void book_maybe_publish(td_engine_t *e, symstate_t *s, int64_t now)
+{
+    if (now >= s->book_next_ns) {
+        s->book_dirty = false;
+        s->book_next_ns = now + TD_BOOK_PERIOD_MS * TD_NS_PER_MS;
+        book_publish(e, s);
+    } else if (!s->in_bpend) {
+        s->in_bpend = true;
+        e->bpend[e->nbpend++] = s->sym;
+    }
+}
+
 void td_engine_flush(td_engine_t *e)
 {
+    int64_t now = 0;
+    /* books held back by the rate limit first: publishing emits a BOOK record, which marks the symbol
+     * dirty, so its snapshot (seq) is published in the loop below */
+    if (e->nbpend) {
+        now = td_mono_ns();
+        uint32_t n = e->nbpend;
+        e->nbpend = 0; /* re-adds land at indexes already visited */
+        for (uint32_t i = 0; i < n; i++) {
+            symstate_t *s = e->syms[e->bpend[i]];
+            s->in_bpend = false;
+            if (s->book_dirty && !s->dirty) book_maybe_publish(e, s, now); /* dirty ones: the loop below */
+        }
+    }
     for (uint32_t i = 0; i < e->ndirty; i++) {
         symstate_t *s = e->syms[e->dirty[i]];
+        if (s->book_dirty) {
+            if (!now) now = td_mono_ns();
+            book_maybe_publish(e, s, now); /* s is still marked dirty, so its BOOK record adds nothing here */
+        }
         s->dirty = false;
         snap_publish(s);
     }
@@ -615,6 +794,7 @@ static void *engine_main(void *arg)
     unsigned idle = 0;
     int64_t next_clock = 0, next_stats = 0, next_flush = 0;
     while (!atomic_load_explicit(&e->stop, memory_order_acquire)) {
+        uint64_t outs_before = atomic_load_explicit(&e->stats.outs, memory_order_relaxed);
         size_t n = drain_once(e);
         if (n) {
             idle = 0;
@@ -635,13 +815,16 @@ static void *engine_main(void *arg)
         }
         /* Snapshots are for readers that poll (REST, subscribe-time snapshots, the status line): at most
          * one publish per symbol per millisecond under load, at once when the input goes quiet. */
-        if (e->ndirty && (n == 0 || now >= next_flush)) {
+        if ((e->ndirty || e->nbpend) && (n == 0 || now >= next_flush)) {
             td_engine_flush(e);
             next_flush = now + TD_SNAPSHOT_PERIOD_NS;
         }
+        if (e->cfg.batch_end && atomic_load_explicit(&e->stats.outs, memory_order_relaxed) != outs_before)
+            e->cfg.batch_end(e->cfg.emit_ctx);
     }
     while (drain_once(e)) td_engine_flush(e);
     td_engine_flush(e);
+    if (e->cfg.batch_end) e->cfg.batch_end(e->cfg.emit_ctx);
     refresh_live_orders(e);
     return NULL;
 }

@@ -12,7 +12,8 @@
  *   NBBO   only when the published NBBO changes (td_nbbo_update semantics, stale included)
  *   CANDLE each closed candle exactly once (open candles are read from the snapshot)
  *   STATUS trading state changes; GAP / RESYNC markers per (symbol, exchange)
- *   BOOK   the symbol's books changed (consumers read levels from their own snapshot source)
+ *   BOOK   the symbol's books changed: a new td_book_snap_t was published (at most every
+ *          TD_BOOK_PERIOD_MS per symbol; read it with td_engine_book)
  *
  * Snapshots: other threads (REST, WebSocket snapshots, the status line) read a per-symbol td_sym_snap_t
  * through td_engine_snapshot(); the engine publishes them with a seqlock for the symbols touched since the
@@ -64,10 +65,19 @@ typedef struct td_out {
 
 typedef void (*td_engine_emit_fn)(void *ctx, const td_out_t *out);
 
+/* Called for every event before it is applied, with the symbol's out seq at that moment (0 if the symbol
+ * has no state yet): the store's feed, so the stored event precedes the out records it causes. */
+typedef void (*td_engine_event_fn)(void *ctx, const td_event_t *ev, uint64_t seq);
+
 typedef struct td_engine_config {
     td_engine_emit_fn emit;  /* may be NULL */
     void *emit_ctx;
+    /* Engine thread, after each batch of input events that emitted something (may be NULL): lets a
+     * consumer of emit() signal other threads once per batch instead of once per record. */
+    void (*batch_end)(void *emit_ctx);
     bool wall_clock;         /* also advance candle time with CLOCK_REALTIME (live feeds) */
+    td_engine_event_fn on_event; /* may be NULL */
+    void *on_event_ctx;
 } td_engine_config_t;
 
 /* What other threads may read about a symbol (seqlock-published at batch end). */
@@ -76,6 +86,7 @@ typedef struct td_sym_snap {
     int64_t last_px, last_qty, last_ns;
     uint64_t trades;
     td_nbbo_t nbbo;               /* last published NBBO */
+    int64_t nbbo_ns;              /* exchange time of the event that published it */
     int64_t day_start_s;          /* UTC day of the day_* fields */
     int64_t day_open, day_high, day_low, prev_close;
     td_vol_t day_volume;
@@ -85,6 +96,18 @@ typedef struct td_sym_snap {
     uint8_t nvenues;
     uint8_t venues[TD_NBBO_MAX_VENUES];
 } td_sym_snap_t;
+
+/* Top of the books of a symbol, consolidated (exch 0) or of one exchange; published by the engine at
+ * most every TD_BOOK_PERIOD_MS when the books changed, with the seq of the BOOK record announcing it. */
+#define TD_BOOK_SNAP_DEPTH 20
+#define TD_BOOK_PERIOD_MS 10
+typedef struct td_book_snap {
+    uint64_t seq;
+    int64_t exch_ns;
+    uint8_t exch;
+    uint8_t nbids, nasks;
+    td_clevel_t bids[TD_BOOK_SNAP_DEPTH], asks[TD_BOOK_SNAP_DEPTH];
+} td_book_snap_t;
 
 typedef struct td_engine_stats {
     _Atomic uint64_t events;          /* applied */
@@ -109,6 +132,10 @@ void td_engine_destroy(td_engine_t *e);
 void td_engine_apply(td_engine_t *e, const td_event_t *ev);
 /* The same for n events in order, with cache prefetching across the batch (what the engine thread uses). */
 void td_engine_apply_batch(td_engine_t *e, const td_event_t *evs, size_t n);
+/* Restart: puts back a symbol's seq, last trade, day statistics, trading state and open candles (from the
+ * store, see store.h td_store_restore_state), so seq continues and no candle is emitted twice. Before
+ * td_engine_start (or on the engine thread). */
+void td_engine_restore(td_engine_t *e, uint32_t sym, const td_sym_snap_t *snap);
 /* Ends a batch: publishes snapshots of the symbols touched since the last call. */
 void td_engine_flush(td_engine_t *e);
 /* Advances the engine clock (closes candles that ended); engine thread only. */
@@ -122,6 +149,10 @@ size_t td_engine_consolidated(const td_engine_t *e, uint32_t sym, int side, td_c
 
 /* Any thread: copies the symbol's last published snapshot; false if the symbol has none yet. */
 bool td_engine_snapshot(const td_engine_t *e, uint32_t sym, td_sym_snap_t *out);
+
+/* Any thread: the last published book snapshot of a symbol (exch 0: consolidated across exchanges, with
+ * each level's exchange; else that exchange's own levels). false if none was published. */
+bool td_engine_book(const td_engine_t *e, uint32_t sym, uint8_t exch, td_book_snap_t *out);
 
 const td_engine_stats_t *td_engine_stats(const td_engine_t *e);
 
