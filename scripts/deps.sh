@@ -14,6 +14,7 @@ PKGS=(
   python3                                                     # end-to-end test drivers
   curl                                                        # REST end-to-end test
   redis-server nodejs                                         # peers in bench/bench_fanout; the dashboard's build
+  openssl                                                     # test-time self-signed certs for the wss mock exchange
   chromium                                                    # headless browser for the dashboard's tests
 )
 # The dashboard's build needs Node.js >= 20 and npm: the machine's own (nodesource, npm included) when

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "feed/itch50.h"
+#include "feed/live.h"
 #include "feed/lobster.h"
 #include "feed/recording.h"
 #include "feed/sim.h"
@@ -13,6 +14,9 @@
 typedef td_source_t *(*opener_fn)(const char *args, char *err, size_t errlen);
 
 static const struct { const char *kind; opener_fn open; const char *usage; } kinds[] = {
+    { "binance-futures", td_live_binance_futures_open, "binance-futures:SYM,SYM[;ws=URL;rest=URL;ca=FILE;...] (feed/live.h)" },
+    { "binance-spot", td_live_binance_spot_open, "binance-spot:SYM,SYM[;ws=URL;rest=URL;ca=FILE;...] (feed/live.h)" },
+    { "coinbase", td_live_coinbase_open, "coinbase:PRODUCT,PRODUCT[;ws=URL;api=advanced|legacy;...] (feed/live.h)" },
     { "itch50", td_itch50_open, "itch50:FILE[,date=YYYY-MM-DD]" },
     { "lobster", td_lobster_open, "lobster:MESSAGE.csv[,ORDERBOOK.csv][,symbol=S][,date=YYYY-MM-DD][,reconcile=0]" },
     { "recording", td_recording_open, "recording:WS_FILE[,HTTP_FILE]" },

@@ -371,6 +371,84 @@ static void test_recent_concurrent(void **state)
     td_recent_destroy(x.r);
 }
 
+/* ---- engine book snapshots (the book channel's and /book's source) ---- */
+
+typedef struct outs {
+    td_out_t rec[256];
+    int n;
+} outs_t;
+
+static void collect_out(void *ctx, const td_out_t *o)
+{
+    outs_t *c = ctx;
+    if (c->n < 256) c->rec[c->n++] = *o;
+}
+
+static void level(td_engine_t *e, uint32_t sym, uint8_t exch, int side, int64_t px, int64_t qty)
+{
+    td_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = TD_EV_LEVEL_SET;
+    ev.sym = sym;
+    ev.exch = exch;
+    ev.side = (uint8_t)side;
+    ev.exch_ns = 1700000000000000000LL;
+    ev.u.level.price = px;
+    ev.u.level.qty = qty;
+    td_engine_apply(e, &ev);
+}
+
+static void test_engine_book_snapshots(void **state)
+{
+    (void)state;
+    static outs_t c;
+    c.n = 0;
+    td_engine_config_t cfg = { .emit = collect_out, .emit_ctx = &c };
+    td_engine_t *e = td_engine_create(&cfg);
+    uint32_t sym = td_sym_intern("BOOKT", 5);
+    uint8_t nyse = td_exch_intern("NYSE", 4), arca = td_exch_intern("ARCA", 4);
+    level(e, sym, nyse, TD_BID, 10000000000, 500);
+    level(e, sym, nyse, TD_BID, 9900000000, 100);
+    level(e, sym, arca, TD_BID, 10000000000, 700);
+    level(e, sym, arca, TD_ASK, 10100000000, 300);
+    td_engine_flush(e);
+    td_book_snap_t b;
+    assert_true(td_engine_book(e, sym, 0, &b));
+    assert_int_equal(b.nbids, 3);
+    assert_int_equal(b.nasks, 1);
+    assert_int_equal(b.bids[0].price, 10000000000);
+    assert_int_equal(b.bids[0].exch, arca); /* equal price: larger quantity first */
+    assert_int_equal(b.bids[1].exch, nyse);
+    assert_int_equal(b.bids[2].price, 9900000000);
+    const td_out_t *last = &c.rec[c.n - 1];
+    assert_int_equal(last->type, TD_OUT_BOOK);
+    assert_int_equal(last->seq, b.seq);
+    td_sym_snap_t snap;
+    assert_true(td_engine_snapshot(e, sym, &snap));
+    assert_int_equal(snap.seq, b.seq); /* the symbol snapshot includes the BOOK record's seq */
+    assert_true(td_engine_book(e, sym, nyse, &b));
+    assert_int_equal(b.exch, nyse);
+    assert_int_equal(b.nbids, 2);
+    assert_int_equal(b.nasks, 0);
+    assert_false(td_engine_book(e, sym, td_exch_intern("BATS", 4), &b));
+    /* a change within TD_BOOK_PERIOD_MS waits, then is published by a later flush */
+    int before = c.n;
+    level(e, sym, nyse, TD_ASK, 10200000000, 50);
+    td_engine_flush(e);
+    assert_true(td_engine_book(e, sym, nyse, &b));
+    bool published_now = b.nasks == 1;
+    struct timespec ts = { 0, (TD_BOOK_PERIOD_MS + 2) * 1000000L };
+    nanosleep(&ts, NULL);
+    td_engine_flush(e);
+    assert_true(td_engine_book(e, sym, nyse, &b));
+    assert_int_equal(b.nasks, 1);
+    assert_int_equal(b.asks[0].qty, 50);
+    int books = 0;
+    for (int i = before; i < c.n; i++) books += c.rec[i].type == TD_OUT_BOOK;
+    TD_CHECK(books == 1, "%d BOOK records for one rate-limited change (published at once: %d)", books, published_now);
+    td_engine_destroy(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_msgpack_ints),     cmocka_unit_test(test_jbuf_cap),
         cmocka_unit_test(test_rest_route),       cmocka_unit_test(test_rest_query),
         cmocka_unit_test(test_recent_reference), cmocka_unit_test(test_recent_concurrent),
+        cmocka_unit_test(test_engine_book_snapshots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
