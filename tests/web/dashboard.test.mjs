@@ -39,7 +39,7 @@ try {
     window.__wsCount = 0;
     window.WebSocket = class extends WS { constructor(...a) { super(...a); window.__wsCount++; } };
   };
-  const { page, problems } = await openPage(b.browser, srv.url('/?layout=reset'), { init });
+  const { page, problems } = await openPage(b.browser, srv.url('/?layout=AAPL:1m'), { init });
 
   // 1. candles from REST, then live. A fresh tickd has only the minutes since it started (no stored
   // history yet), so the candle count is checked on the 1 s chart further down; the mock has 600 of each.
@@ -116,7 +116,7 @@ try {
   R.ok(before.join(',') === 'MSFT 5m,TSLA 1m,NVDA 1s', 'charts added', before.join(', '));
   await sleep(1000);
   await shot(page, 'dashboard-grid.png');
-  await page.goto(srv.url('/'), { waitUntil: 'load' }); // not reload(): the first URL asked for a reset
+  await page.goto(srv.url('/'), { waitUntil: 'load' }); // not reload(): the first URL set the layout
   await waitFor(page, (n) => window.__tickd && window.__tickd.panes().length === 3 && window.__tickd.panes().every((p) => p.bars >= n), MIN, { what: 'layout after reload' });
   const after = (await panes(page)).map((q) => q.symbol + ' ' + q.interval);
   R.ok(after.join(',') === before.join(','), 'layout remembered across a reload', after.join(', '));
@@ -205,6 +205,23 @@ try {
     await kp.click('form.key-pop button:text("Clear")');
     R.ok((await kp.evaluate(() => localStorage.getItem('tickd.apiKey'))) === null, 'API key cleared');
     await kp.close();
+  }
+
+  // 8b. a first visit (nothing in localStorage): the default 2x2 grid, what `make run` shows
+  {
+    const fp = await b.browser.newPage();
+    const errs = [];
+    fp.on('console', (m) => { if (m.type() === 'error') errs.push(m.text()); });
+    await fp.goto(srv.url('/'), { waitUntil: 'domcontentloaded' });
+    await fp.evaluate(() => localStorage.clear());
+    await fp.goto(srv.url('/'), { waitUntil: 'load' });
+    await waitFor(fp, () => window.__tickd && window.__tickd.panes().length === 4 && window.__tickd.panes().every((p) => p.bars >= 1), null, { what: 'the default grid' });
+    await sleep(srv.kind === 'tickd' ? 8000 : 2000);
+    const grid = (await panes(fp)).map((q) => `${q.symbol} ${q.interval}: ${q.bars}`);
+    R.ok(grid.length === 4, 'first visit shows the default 2x2 grid', grid.join('; '));
+    R.ok(errs.length === 0, 'no console errors on a first visit', errs.join(' | ').slice(0, 300));
+    await shot(fp, 'dashboard-first-visit.png');
+    await fp.close();
   }
 
   // 9. static serving (only tickd's own handler; the mock serves files its own way)

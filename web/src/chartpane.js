@@ -6,10 +6,12 @@
 // candle can never appear twice. Live messages always win (they arrive in the server's order); a REST row
 // replaces a bar unless that bar was updated live after the REST request was sent (the answer is older).
 //
-// Between the server's candle messages (tickd sends a candle when it closes, and the open one in the
-// subscription snapshot), the open candle is carried forward from the trade prints of the "trade" channel:
-// a print extends the newest bar (or opens the next period), as tickd's candle builder does; the server's
-// next candle for that period replaces the result. Snapshot prints (already in the candle) are not added.
+// Between the server's candle messages (tickd sends a candle when it closes, the open one in the
+// subscription snapshot, and open-candle updates every 250 ms), the open candle is carried forward from the
+// trade prints of the "trade" channel: a print extends the newest bar (or opens the next period), as
+// tickd's candle builder does, so the chart moves with every trade. A server candle replaces the result,
+// except an open-candle update with fewer trades than the bar already counts (taken from an engine
+// snapshot older than the prints seen). Snapshot prints (already in the candle) are not added.
 //
 // Rendering: merges only mark bars dirty; one requestAnimationFrame per pane pushes them to the chart
 // (series.update for the newest bars, setData after an insert in the middle or a trim). Memory is bounded:
@@ -30,6 +32,8 @@ const TRIM_SLACK = Math.min(200, Math.ceil(MAX_BARS / 4));
 const MAX_MARKERS = 60;
 
 let nextId = 1;
+const LIVE = -1; // merge(): a candle message that replaces whatever bar has its time
+const LIVE_OPEN = -2; // merge(): an open-candle update, taken unless it has fewer trades than the bar
 
 // Times on the axis and the crosshair in the viewer's local time zone (the chart itself works in UTC
 // seconds, which is what tickd sends).
@@ -223,7 +227,11 @@ export class ChartPane {
   // A live candle message for this pane's (symbol, interval).
   onCandle(m) {
     this.liveUpdates++;
-    this.merge(m, -1);
+    // Closed candles and subscription snapshots always win. tickd pushes open-candle updates from an
+    // engine snapshot every 250 ms, which may be older than prints already applied here: within a period
+    // the trade count only grows, so an update with fewer trades than the bar has is stale.
+    const authoritative = m.closed === true || m.snapshot === true || m.trade_count === undefined;
+    this.merge(m, authoritative ? LIVE : LIVE_OPEN);
     if (this.status === 'no data yet') this._setStatus('');
     this._schedule();
   }
@@ -248,7 +256,7 @@ export class ChartPane {
       const t = ts - (ts % secs);
       this.liveUpdates++;
       if (t > last.time) {
-        this.bars.push({ time: t, open: px, high: px, low: px, close: px, volume: qty, lu: this.liveUpdates });
+        this.bars.push({ time: t, open: px, high: px, low: px, close: px, volume: qty, trades: 1, lu: this.liveUpdates });
         this.dirty.add(t);
         this._trim();
       } else { // the open period, or a late print, which goes into the open candle as in tickd
@@ -256,6 +264,7 @@ export class ChartPane {
         last.low = Math.min(last.low, px);
         last.close = px;
         last.volume += qty;
+        last.trades = (last.trades || 0) + 1;
         last.lu = this.liveUpdates;
         this.dirty.add(last.time);
       }
@@ -306,11 +315,12 @@ export class ChartPane {
     return -lo - 1;
   }
 
-  // restSince: for a REST row, liveUpdates when its request was sent; -1 for a live message.
+  // restSince: for a REST row, liveUpdates when its request was sent; LIVE or LIVE_OPEN for a message.
   merge(r, restSince) {
     const time = Math.floor(+r.time);
     if (!Number.isFinite(time) || !Number.isFinite(+r.open)) return;
-    const bar = { time, open: +r.open, high: +r.high, low: +r.low, close: +r.close, volume: +r.volume || 0, lu: this.liveUpdates };
+    const bar = { time, open: +r.open, high: +r.high, low: +r.low, close: +r.close, volume: +r.volume || 0,
+      trades: +r.trade_count || 0, lu: this.liveUpdates };
     notePrecision(this.symbol, bar.open);
     notePrecision(this.symbol, bar.close);
     const n = this.bars.length;
@@ -320,6 +330,7 @@ export class ChartPane {
       const i = this._find(time);
       if (i >= 0) {
         if (restSince >= 0 && this.bars[i].lu > restSince) return; // updated live after the request
+        if (restSince === LIVE_OPEN && bar.trades < this.bars[i].trades) return; // older than our prints
         this.bars[i] = bar;
       } else {
         if (n >= MAX_BARS && time < this.bars[0].time) return; // older than what we keep

@@ -13,7 +13,20 @@ const LS_LAYOUT = 'tickd.layout.v1';
 const LS_THEME = 'tickd.theme';
 const LS_KEY = 'tickd.apiKey';
 const MAX_PANES = 9;
-const DEFAULT_LAYOUT = { panes: [{ symbol: 'AAPL', interval: '1m' }], active: 0 };
+// The first visit: a 2x2 grid that shows movement at once even on a tickd that just started (1 s and
+// 10 s charts fill within a minute). Symbols the server does not have are swapped for ones it has.
+const DEFAULT_LAYOUT = {
+  panes: [{ symbol: 'AAPL', interval: '1m' }, { symbol: 'MSFT', interval: '1s' }, { symbol: 'NVDA', interval: '10s' }, { symbol: 'TSLA', interval: '1s' }],
+  active: 0,
+};
+
+// ?layout=AAPL:1m,MSFT:1s (a shareable link; one-shot, like ?layout=reset for the default grid).
+function layoutFromParam(v) {
+  if (v === 'reset') return DEFAULT_LAYOUT;
+  const panes = String(v).split(',').map((x) => x.trim().split(':')).filter(([sym]) => /^[A-Za-z0-9._\-\/]{1,31}$/.test(sym || ''))
+    .map(([symbol, interval]) => ({ symbol: symbol.toUpperCase(), interval: INTERVALS.includes(interval) ? interval : '1m' }));
+  return panes.length ? { panes, active: 0 } : null;
+}
 
 function loadJson(key, dflt) {
   try { const v = JSON.parse(localStorage.getItem(key)); return v ?? dflt; } catch { return dflt; }
@@ -40,8 +53,9 @@ class App {
     this._applyTheme(localStorage.getItem(LS_THEME) || (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'));
     this._wire();
     this._keyLabel();
-    let layout = loadJson(LS_LAYOUT, null);
-    if (params.get('layout') === 'reset' || !layout || !Array.isArray(layout.panes) || !layout.panes.length) layout = DEFAULT_LAYOUT;
+    let layout = params.has('layout') ? layoutFromParam(params.get('layout')) : loadJson(LS_LAYOUT, null);
+    if (!layout || !Array.isArray(layout.panes) || !layout.panes.length) layout = DEFAULT_LAYOUT;
+    this.defaultLayout = layout === DEFAULT_LAYOUT;
     if (params.has('layout')) { // one-shot: a reload keeps what the user builds from here
       params.delete('layout');
       history.replaceState(null, '', location.pathname + (params.size ? '?' + params : '') + location.hash);
@@ -144,6 +158,12 @@ class App {
   async _loadSymbols() {
     try {
       this.symbols = (await this.api.symbols()).sort();
+      // Untouched default grid on a server without those symbols (a crypto feed, say): use its own.
+      if (this.defaultLayout && this.symbols.length) {
+        this.defaultLayout = false;
+        const have = new Set(this.symbols), spare = this.symbols.filter((x) => !this.panes.some((p) => p.symbol === x));
+        for (const p of this.panes) if (!have.has(p.symbol) && spare.length) p.setSymbol(spare.shift());
+      }
     } catch (e) {
       this.reportError('symbols: ' + e.message);
       setTimeout(() => this._loadSymbols(), 5000);
