@@ -174,7 +174,8 @@ export class TapePanel extends Panel {
 
 // Feed health: what the page measures itself (socket state, messages/s, last message age) plus what tickd
 // reports about each feed: the names from GET /healthz ("feeds":[{"name","events",...}]) and, from
-// /metrics, the tickd_feed_{messages,events,gaps,resyncs}_total counters (label feed="..."). Rates come from
+// /metrics, the tickd_feed_{messages,events,gaps,resyncs}_total counters (label feed="...") and, for live
+// feeds, tickd_feed_state{state=...}, _last_message_age_seconds, _messages_per_second, _stale_symbols. Rates come from
 // the change between two polls; "last" is how long ago the feed's counter last moved; the state is the
 // feed's own when tickd reports one, else derived: live (counting), idle (no messages for 5 s), resyncing
 // (more gaps than resyncs).
@@ -236,7 +237,7 @@ export class HealthPanel extends Panel {
         if (!Number.isFinite(f.age_ms)) f.age_ms = t ? now - movedAt : NaN;
       }
       if (!f.state) {
-        if (Number.isFinite(f.gaps) && Number.isFinite(f.resyncs) && f.gaps > f.resyncs) f.state = 'resyncing';
+        if (f.stale > 0 || (Number.isFinite(f.gaps) && Number.isFinite(f.resyncs) && f.gaps > f.resyncs)) f.state = 'resyncing';
         else if (Number.isFinite(f.age_ms) && f.age_ms > 5000) f.state = 'idle';
         else if (Number.isFinite(f.count)) f.state = t ? 'live' : '…';
       }
@@ -258,7 +259,9 @@ export class HealthPanel extends Panel {
       else if (/feed_gaps_total$/.test(name)) f.gaps = v;
       else if (/feed_resyncs_total$/.test(name)) f.resyncs = v;
       else if (/feed_(state|status)$/.test(name) && labels.state && v === 1) f.state = labels.state;
-      else if (/feed_last_message_age_seconds$/.test(name)) f.age_ms = v * 1000;
+      else if (/feed_last_message_age_seconds$/.test(name)) f.age_ms = v >= 0 ? v * 1000 : NaN; // -1: none yet
+      else if (/feed_messages_per_second$/.test(name)) f.rate = v;
+      else if (/feed_stale_symbols$/.test(name)) f.stale = v;
     }
   }
   renderFeeds(feeds, err) {
