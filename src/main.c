@@ -131,52 +131,10 @@ static void status_line(const td_engine_t *e, const td_config_t *cfg, uint64_t *
                 (unsigned long long)atomic_load(&st->live_orders), nbbo);
 }
 
-/* Serving flags that are not (yet) config settings: taken out of argv before td_config_parse_args.
- *   --out-cap BYTES         per-connection queued output before the slow-consumer policy (4 MiB)
- *   --slow-close-ms MS      a slow consumer still stuck this long is closed with 1008 (5000)
- *   --slow-conflate-ms MS   the conflation interval forced on a slow consumer (250)
- *   --max-subscriptions N   symbols per WebSocket connection (200)
- *   --coalesce-us US        I/O threads drain the engine's ring at most this often (1000; 0: at every
- *                           wakeup). Longer: more messages per write, fewer syscalls; adds up to US latency. */
-static int take_api_flags(int *argc, char **argv, td_api_config_t *acfg)
-{
-    int out = 1;
-    for (int i = 1; i < *argc; i++) {
-        const char *f = argv[i];
-        long long *dst = NULL;
-        long long v;
-        if (!strcmp(f, "--out-cap") || !strcmp(f, "--slow-close-ms") || !strcmp(f, "--slow-conflate-ms") ||
-            !strcmp(f, "--max-subscriptions") || !strcmp(f, "--coalesce-us")) {
-            char *end;
-            if (i + 1 >= *argc || (v = strtoll(argv[i + 1], &end, 10)) < 0 || *end || end == argv[i + 1] ||
-                (v == 0 && strcmp(f, "--coalesce-us") != 0)) {
-                fprintf(stderr, "tickd: %s: expected a positive integer\n", f);
-                return -1;
-            }
-            dst = &v;
-            if (!strcmp(f, "--out-cap")) acfg->out_cap = (size_t)*dst;
-            else if (!strcmp(f, "--slow-close-ms")) acfg->slow_close_ms = *dst;
-            else if (!strcmp(f, "--max-subscriptions")) acfg->max_subscriptions = (size_t)*dst;
-            else if (!strcmp(f, "--coalesce-us")) acfg->coalesce_us = *dst;
-            else acfg->slow_conflate_ms = *dst;
-            i++;
-            continue;
-        }
-        argv[out++] = argv[i];
-    }
-    *argc = out;
-    argv[out] = NULL;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     td_config_t cfg;
     char err[512];
-    td_api_config_t acfg;
-    memset(&acfg, 0, sizeof acfg);
-    acfg.coalesce_us = 1000;
-    if (take_api_flags(&argc, argv, &acfg) != 0) return 2;
     td_config_defaults(&cfg);
     int rc = td_config_parse_args(&cfg, argc, argv, err, sizeof err);
     if (rc == 1) return 0;
@@ -198,6 +156,13 @@ int main(int argc, char **argv)
 
     bool all_live = true;
     for (int i = 0; i < cfg.nfeeds; i++) all_live &= is_live_kind(cfg.feeds[i]);
+    td_api_config_t acfg;
+    memset(&acfg, 0, sizeof acfg);
+    acfg.out_cap = cfg.out_cap;
+    acfg.slow_close_ms = cfg.slow_close_ms;
+    acfg.slow_conflate_ms = cfg.slow_conflate_ms;
+    acfg.max_subscriptions = cfg.max_subscriptions;
+    acfg.coalesce_us = cfg.coalesce_us;
     acfg.host = cfg.listen_host;
     acfg.port = (uint16_t)cfg.listen_port;
     acfg.threads = cfg.threads;
@@ -227,6 +192,7 @@ int main(int argc, char **argv)
         return 1;
     }
     link.store = store;
+    td_api_set_store(api, store);
     td_store_each_state_symbol(store, store_restore_one, &link); /* restart: seq, last price, open candles */
 
     td_feed_runner_t *runners[TD_MAX_FEEDS];

@@ -82,6 +82,8 @@ void td_api_batch_end(void *ctx)
     }
 }
 
+void td_api_set_store(td_api_t *a, struct td_store *store) { a->store = store; }
+
 int td_api_start(td_api_t *a, td_engine_t *engine)
 {
     a->eng = engine;

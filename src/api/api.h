@@ -46,6 +46,10 @@ void td_api_add_source(td_api_t *a, td_source_t *src);
 /* The engine's emit and batch_end callbacks (ctx: the api). */
 void td_api_emit(void *ctx, const td_out_t *o);
 void td_api_batch_end(void *ctx);
+/* History for REST /candles: stored closed candles merged with the recent and open ones (before
+ * td_api_start; not owned). Without it, /candles answers from the in-memory rings. */
+struct td_store;
+void td_api_set_store(td_api_t *a, struct td_store *store);
 /* Binds, starts the I/O threads. 0 or a negative errno (the port is taken...). */
 int td_api_start(td_api_t *a, td_engine_t *engine);
 uint16_t td_api_port(const td_api_t *a);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "api/api.h"
+#include "store/store.h"
 #include "api/jbuf.h"
 #include "api/recent.h"
 #include "core/bcast.h"
@@ -56,12 +57,17 @@ typedef struct api_thread {
     api_stream_t *stream;
 } api_thread_t;
 
+/* How long a book subscriber's or a REST /book caller's interest keeps a symbol's book snapshots at the
+ * fast rate (renewed on every BOOK record a subscribed thread encodes, and on every /book call). */
+#define TD_API_BOOK_WANT_MS 5000
+
 struct td_api {
     td_api_config_t cfg;
     td_server_t *srv;
     td_engine_t *eng;
     td_bcast_t *ring;
     td_recent_t *recent;
+    td_store_t *store;          /* history for /candles (NULL: the in-memory rings only) */
     int nthreads;
     api_thread_t *thr;
     _Atomic bool running;

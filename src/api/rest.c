@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/decimal.h"
+#include "feed/live.h"
 
 /* ---- routes and parameters (pure) ---- */
 
@@ -319,6 +320,7 @@ static void route_book(td_api_t *a, td_conn_t *c, uint32_t sym, const td_rest_qu
     }
     int depth = q->has_depth ? (int)q->depth : 10;
     td_book_snap_t bk;
+    td_engine_want_book(a->eng, sym, TD_API_BOOK_WANT_MS); /* later calls see 10 ms-fresh books */
     if (!td_engine_book(a->eng, sym, exch, &bk)) {
         if (exch) {
             char msg[96];
@@ -385,10 +387,35 @@ static void route_candles(td_api_t *a, td_conn_t *c, const td_http_req_t *req, u
     td_candle_t *buf = t->candle_buf;
     bool complete;
     int64_t closed_end;
-    size_t n = td_recent_candles(a->recent, sym, iv, from, to, buf, (size_t)limit, &complete, &closed_end);
     td_sym_snap_t s;
     bool have = td_engine_snapshot(a->eng, sym, &s);
     bool open = have && (s.candle_mask & (1u << iv));
+    if (a->store) {
+        /* stored history + closed-but-unflushed + the open candle, merged without duplicate or hole */
+        int got = td_store_candles_merged(a->store, sym, iv, from, to, (size_t)limit, open ? &s.candles[iv] : NULL,
+                                          open, buf, (size_t)limit);
+        if (got < 0) {
+            td_conn_http_error(c, 500, "internal", "candle store read failed", NULL);
+            return;
+        }
+        size_t n = (size_t)got;
+        bool last_open = open && n && buf[n - 1].time == s.candles[iv].time;
+        td_jb_lit(b, "{\"symbol\":");
+        td_jb_qstr(b, td_sym_name(sym));
+        td_jb_lit(b, ",\"interval\":");
+        td_jb_qstr(b, td_interval_name(iv));
+        td_jb_lit(b, ",\"candles\":[");
+        for (size_t i = 0; i < n; i++) {
+            if (i) td_jb_ch(b, ',');
+            candle_json(b, &buf[i], !(last_open && i == n - 1));
+        }
+        td_jb_lit(b, "]}");
+        /* closed periods never change: only a range that ends before the open candle is immutable */
+        bool immutable = open && to < s.candles[iv].time && (int64_t)n < limit;
+        respond_cached(a, c, req, b, immutable ? "public, max-age=31536000, immutable" : "public, max-age=1");
+        return;
+    }
+    size_t n = td_recent_candles(a->recent, sym, iv, from, to, buf, (size_t)limit, &complete, &closed_end);
     /* everything before this start is final (the candle clock only moves forward) */
     int64_t final_before = open ? s.candles[iv].time : closed_end;
     bool add_open = open && s.candles[iv].time >= from && s.candles[iv].time <= to && (int64_t)n < limit &&
@@ -570,6 +597,56 @@ void api_http(td_conn_t *c, const td_http_req_t *req, void *user)
 
 /* ---- /metrics ---- */
 
+/* Live feeds (feed/live.h): supervisor state and connection health, one series per live source. */
+static void live_feed_metrics(td_api_t *a, td_jb_t *b)
+{
+    static const char *states[] = { "connecting", "live", "backoff", "open-circuit", "fallback", "stopped" };
+    struct { const char *name, *type, *help; } fam[] = {
+        { "tickd_feed_state", "gauge", "live feed supervisor state (1 for the current state)" },
+        { "tickd_feed_last_message_age_seconds", "gauge", "seconds since the last data message (-1: none yet)" },
+        { "tickd_feed_reconnects_total", "counter", "reconnections after a lost or stalled connection" },
+        { "tickd_feed_stalls_total", "counter", "connections dropped by the stall detector" },
+        { "tickd_feed_circuit_opens_total", "counter", "times the circuit breaker opened" },
+        { "tickd_feed_stale_symbols", "gauge", "symbols with an open gap" },
+        { "tickd_feed_messages_per_second", "gauge", "data messages per second over the last second" },
+    };
+    bool any = false;
+    for (int i = 0; i < a->cfg.nsources; i++) any |= td_live_is(a->cfg.sources[i]);
+    if (!any) return;
+    for (size_t f = 0; f < TD_ARRAY_LEN(fam); f++) {
+        td_prom_family(b, fam[f].name, fam[f].type, fam[f].help);
+        for (int i = 0; i < a->cfg.nsources; i++) {
+            const td_source_t *src = a->cfg.sources[i];
+            td_feed_health_t h;
+            if (!td_live_is(src) || td_feed_health(src, &h) != TD_OK) continue;
+            char feed[96], labels[192];
+            td_jb_t lb;
+            td_jb_init(&lb, 96);
+            td_jb_qstr(&lb, src->name);
+            snprintf(feed, sizeof feed, "%.*s", lb.err ? 2 : (int)lb.len, lb.err ? "\"\"" : lb.p);
+            td_jb_free(&lb);
+            if (f == 0) {
+                for (size_t k = 0; k < TD_ARRAY_LEN(states); k++) {
+                    snprintf(labels, sizeof labels, "feed=%s,state=\"%s\"", feed, states[k]);
+                    td_prom_u64(b, fam[f].name, labels, !strcmp(td_feed_state_name(h.state), states[k]));
+                }
+                continue;
+            }
+            snprintf(labels, sizeof labels, "feed=%s", feed);
+            double v;
+            switch (f) {
+            case 1: v = h.last_msg_age_ns < 0 ? -1.0 : (double)h.last_msg_age_ns / 1e9; break;
+            case 2: v = (double)h.reconnects; break;
+            case 3: v = (double)h.stalls; break;
+            case 4: v = (double)h.circuit_opens; break;
+            case 5: v = h.stale_symbols; break;
+            default: v = h.msgs_per_sec; break;
+            }
+            td_prom_f64(b, fam[f].name, labels, v);
+        }
+    }
+}
+
 void api_metrics(td_api_t *a, td_jb_t *b)
 {
     td_server_stats_t ss;
@@ -663,4 +740,5 @@ void api_metrics(td_api_t *a, td_jb_t *b)
             td_prom_u64(b, name, labels, atomic_load_explicit(&f[k], memory_order_relaxed));
         }
     }
+    live_feed_metrics(a, b);
 }

@@ -447,6 +447,7 @@ static void snapshot(client_t *cl, sub_t *s, uint16_t chmask, uint8_t ivmask, in
     }
     if (chmask & CH_BOOK) {
         td_book_snap_t bk;
+        td_engine_want_book(a->eng, s->sym, TD_API_BOOK_WANT_MS);
         if (td_engine_book(a->eng, s->sym, 0, &bk)) {
             td_jb_reset(b);
             td_enc_book(b, cl->enc, s->sym, &bk, depth, base, fl);
@@ -484,6 +485,8 @@ static td_nbuf_t *frame_get(api_stream_t *st, const td_out_t *o, int kind, int e
         if (!st->book_tried) {
             st->book_tried = true;
             st->book_ok = td_engine_book(st->a->eng, o->sym, 0, &st->book);
+            /* a thread encodes a BOOK record only for its subscribers: keep the symbol watched */
+            td_engine_want_book(st->a->eng, o->sym, TD_API_BOOK_WANT_MS);
         }
         if (!st->book_ok) return NULL;
         td_enc_book(b, enc, o->sym, &st->book, depth, o->seq, fl);

@@ -18,6 +18,11 @@ void td_config_defaults(td_config_t *c)
     c->role = TD_ROLE_ALL;
     c->fsync_ms = 0;
     c->status_interval_ms = 1000;
+    c->out_cap = 4u << 20;
+    c->slow_close_ms = 5000;
+    c->slow_conflate_ms = 250;
+    c->max_subscriptions = 200;
+    c->coalesce_us = 1000;
 }
 
 void td_config_free(td_config_t *c)
@@ -47,11 +52,20 @@ void td_config_usage(void)
         "                           lobster:MESSAGE.csv[,ORDERBOOK.csv]\n"
         "                           itch50:FILE\n"
         "                           recording:WS_FILE[,HTTP_FILE]\n"
+        "                           binance-spot:SYM,SYM[;ws=URL;rest=URL;ca=FILE;...]\n"
+        "                           binance-futures:SYM,SYM[;...]   coinbase:PRODUCT,PRODUCT[;api=advanced|legacy;...]\n"
+        "                           (live feed options: src/feed/live.h; spec options use ';', so quote them)\n"
         "  --speed max|N          pace of file feeds: as fast as possible (default) or real time x N\n"
         "  --config FILE          read settings from FILE (`key = value` lines, keys as the long flags)\n"
         "  --role all|ingest|engine|edge   cluster role (only `all` in this version)\n"
         "  --threads N            I/O threads (default: one per core)\n"
         "  --fsync batch|MS|off   store durability: fsync every batch, every MS milliseconds, or never\n"
+        "  --out-cap BYTES        per-connection queued output before a client counts as slow (default 4194304)\n"
+        "  --slow-conflate-ms MS  conflation interval forced on a slow client (default 250)\n"
+        "  --slow-close-ms MS     a slow client still stuck this long is closed with 1008 (default 5000)\n"
+        "  --max-subscriptions N  symbols per WebSocket connection (default 200)\n"
+        "  --coalesce-us US       I/O threads drain engine output at most this often; 0 = at every wakeup\n"
+        "                         (default 1000: more messages per write, adds at most US of latency)\n"
         "  --status-symbol SYM    symbol whose NBBO the once-a-second status line shows\n"
         "  --status-interval MS   status line period (0 = off; default 1000)\n"
         "  -v, --verbose          debug logging\n"
@@ -133,6 +147,19 @@ static int apply(td_config_t *c, const char *name, const char *val, char *err, s
             snprintf(err, errlen, "--speed: expected max or a positive number, got '%s'", val);
             return TD_EINVAL;
         }
+    } else if (!strcmp(name, "out-cap") || !strcmp(name, "slow-conflate-ms") || !strcmp(name, "slow-close-ms") ||
+               !strcmp(name, "max-subscriptions") || !strcmp(name, "coalesce-us")) {
+        bool zero_ok = !strcmp(name, "coalesce-us");
+        if (parse_int(val, zero_ok ? 0 : 1, 1L << 40, &n) != 0) {
+            snprintf(err, errlen, "--%s: expected a %s integer, got '%s'", name, zero_ok ? "non-negative" : "positive",
+                     val);
+            return TD_EINVAL;
+        }
+        if (!strcmp(name, "out-cap")) c->out_cap = (size_t)n;
+        else if (!strcmp(name, "slow-conflate-ms")) c->slow_conflate_ms = n;
+        else if (!strcmp(name, "slow-close-ms")) c->slow_close_ms = n;
+        else if (!strcmp(name, "max-subscriptions")) c->max_subscriptions = (size_t)n;
+        else c->coalesce_us = n;
     } else if (!strcmp(name, "status-symbol")) {
         snprintf(c->status_symbol, sizeof c->status_symbol, "%s", val);
     } else if (!strcmp(name, "status-interval")) {

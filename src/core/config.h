@@ -28,6 +28,12 @@ typedef struct td_config {
     char status_symbol[32]; /* the symbol whose NBBO the status line shows; "" = first seen */
     int status_interval_ms; /* 0 = no status line */
     bool verbose;
+    /* serving (src/api) */
+    size_t out_cap;           /* per-connection queued output before the slow-consumer policy */
+    long long slow_close_ms;  /* a slow consumer still stuck this long after conflation is closed (1008) */
+    long long slow_conflate_ms; /* conflation interval forced on a slow consumer */
+    size_t max_subscriptions; /* symbols per WebSocket connection */
+    long long coalesce_us;    /* I/O threads drain the engine's ring at most this often (0: every wakeup) */
 } td_config_t;
 
 void td_config_defaults(td_config_t *c);

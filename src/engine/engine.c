@@ -80,6 +80,7 @@ struct td_engine {
     uint32_t *dirty;
     uint32_t ndirty;
     uint32_t *bpend;            /* symbols whose book changed but was published < TD_BOOK_PERIOD_MS ago */
+    _Atomic int64_t *book_want; /* by symbol: monotonic ns until which someone watches its book */
     uint32_t nbpend;
     uint32_t *active;           /* symbols that have state, for clock advances */
     uint32_t nactive;
@@ -109,6 +110,7 @@ td_engine_t *td_engine_create(const td_engine_config_t *cfg)
     e->dirty = td_malloc((TD_SYM_MAX + 1) * sizeof *e->dirty);
     e->active = td_malloc((TD_SYM_MAX + 1) * sizeof *e->active);
     e->bpend = td_malloc((TD_SYM_MAX + 1) * sizeof *e->bpend);
+    e->book_want = td_calloc(TD_SYM_MAX + 1, sizeof *e->book_want);
     return e;
 }
 
@@ -130,6 +132,7 @@ void td_engine_destroy(td_engine_t *e)
     td_free(e->dirty);
     td_free(e->active);
     td_free(e->bpend);
+    td_free((void *)e->book_want);
     td_free(e);
 }
 
@@ -653,11 +656,23 @@ bool td_engine_book(const td_engine_t *e, uint32_t sym, uint8_t exch, td_book_sn
     return false;
 }
 
+void td_engine_want_book(td_engine_t *e, uint32_t sym, int64_t for_ms)
+{
+    if (sym == 0 || sym > TD_SYM_MAX) return;
+    int64_t until = td_mono_ns() + for_ms * TD_NS_PER_MS;
+    int64_t cur = atomic_load_explicit(&e->book_want[sym], memory_order_relaxed);
+    while (cur < until &&
+           !atomic_compare_exchange_weak_explicit(&e->book_want[sym], &cur, until, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
+}
+
 static void book_maybe_publish(td_engine_t *e, symstate_t *s, int64_t now)
 {
     if (now >= s->book_next_ns) {
+        bool watched = now < atomic_load_explicit(&e->book_want[s->sym], memory_order_relaxed);
         s->book_dirty = false;
-        s->book_next_ns = now + TD_BOOK_PERIOD_MS * TD_NS_PER_MS;
+        s->book_next_ns = now + (watched ? TD_BOOK_PERIOD_MS : TD_BOOK_IDLE_PERIOD_MS) * TD_NS_PER_MS;
         book_publish(e, s);
     } else if (!s->in_bpend) {
         s->in_bpend = true;

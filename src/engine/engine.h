@@ -101,6 +101,9 @@ typedef struct td_sym_snap {
  * most every TD_BOOK_PERIOD_MS when the books changed, with the seq of the BOOK record announcing it. */
 #define TD_BOOK_SNAP_DEPTH 20
 #define TD_BOOK_PERIOD_MS 10
+/* Symbols nobody has asked about publish their book at most this often (consolidation for thousands of
+ * unwatched symbols 100 times a second would cost a core); see td_engine_want_book. */
+#define TD_BOOK_IDLE_PERIOD_MS 1000
 typedef struct td_book_snap {
     uint64_t seq;
     int64_t exch_ns;
@@ -153,6 +156,9 @@ bool td_engine_snapshot(const td_engine_t *e, uint32_t sym, td_sym_snap_t *out);
 /* Any thread: the last published book snapshot of a symbol (exch 0: consolidated across exchanges, with
  * each level's exchange; else that exchange's own levels). false if none was published. */
 bool td_engine_book(const td_engine_t *e, uint32_t sym, uint8_t exch, td_book_snap_t *out);
+/* Any thread: someone watches sym's book (a book:N subscriber, a REST /book call) for the next for_ms: its
+ * snapshots are published every TD_BOOK_PERIOD_MS instead of every TD_BOOK_IDLE_PERIOD_MS. */
+void td_engine_want_book(td_engine_t *e, uint32_t sym, int64_t for_ms);
 
 const td_engine_stats_t *td_engine_stats(const td_engine_t *e);
 

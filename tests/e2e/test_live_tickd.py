@@ -87,6 +87,16 @@ def main():
         n = len(re.findall(r"binance-futures:.*synced from a snapshot", text))
         check(n >= 8, "every futures book resynced after the drop (%d snapshots applied)" % n)
         check(re.search(r"coinbase:.*connected \(connection 1\)", text) is not None, "coinbase feed connected")
+        # the supervisor's health reaches /metrics: one state series per live feed, reconnects counted
+        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
+        metrics = ""
+        if m:
+            import urllib.request
+            metrics = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % m.group(1), timeout=5).read().decode()
+        check(re.search(r'tickd_feed_state\{feed="binance-futures[^"]*",state="live"\} 1', metrics) is not None,
+              "/metrics shows the binance feed live")
+        rc = re.search(r'tickd_feed_reconnects_total\{feed="binance-futures[^"]*"\} (\d+)', metrics)
+        check(rc is not None and int(rc.group(1)) >= 1, "/metrics counts the reconnect")
         td.send_signal(signal.SIGTERM)
         try:
             code = td.wait(15)
