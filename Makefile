@@ -7,7 +7,7 @@ LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./data
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test asan test-asan fuzz fuzz-smoke bench clean
+.PHONY: all deps build web run test asan test-asan fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -20,10 +20,15 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	$(BUILD)/tickd --listen $(LISTEN) --data-dir $(DATA_DIR)
+# The dashboard (web/dist): npm ci + Vite when missing or stale; never fails the build (tickd then serves a
+# "dashboard not built" page). WEB_STRICT=1 makes it fail.
+web:
+	@web/build.sh
 
-test: build
+run: build web
+	TD_WEB_ROOT=$(CURDIR)/web/dist $(BUILD)/tickd --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+test: build web
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 $(BUILD_ASAN)/CMakeCache.txt:
@@ -51,4 +56,4 @@ bench: build
 	@for b in $(BUILD)/bench/*; do echo "== $$b"; $$b || exit 1; done
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) web/dist

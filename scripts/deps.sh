@@ -13,9 +13,13 @@ PKGS=(
   libjsmn-dev                                                 # JSON tokenizer for the exchange feeds (header-only)
   python3                                                     # end-to-end test drivers
   curl                                                        # REST end-to-end test
-  redis-server nodejs                                         # peers in bench/bench_fanout
+  redis-server nodejs                                         # peers in bench/bench_fanout; the dashboard's build
   openssl                                                     # test-time self-signed certs for the wss mock exchange
+  chromium                                                    # headless browser for the dashboard's tests
 )
+# The dashboard's build needs Node.js >= 20 and npm: the machine's own (nodesource, npm included) when
+# present; Debian's npm only when there is none (web/build.sh says so if Node.js is too old for Vite 7).
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -13,6 +13,7 @@
  * Threading: handlers run on the connection's I/O thread.
  */
 #include "api/rest.h"
+#include "api/static.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -538,6 +539,7 @@ void api_http(td_conn_t *c, const td_http_req_t *req, void *user)
     bool bad_symbol;
     td_route_t r = td_rest_route(req->path, symname, &bad_symbol);
     if (r == TD_ROUTE_NONE) {
+        if (td_static_serve(c, req, NULL) == 0) return; /* the dashboard's files (web/dist) */
         td_conn_http_error(c, 404, "not_found", "no such endpoint; see /v1/symbols, /v1/prices/{symbol}", NULL);
         return;
     }
