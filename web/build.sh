@@ -21,7 +21,10 @@ major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
    || [ package.json -nt node_modules/.package-lock.json ]; then
   echo "tickd: installing the dashboard's npm packages (web/node_modules)" >&2
-  if [ -f package-lock.json ]; then cmd=(npm ci); else cmd=(npm install); fi
+  # `npm install`, not `npm ci`: the lock pins every version, but the registry reachable here does not serve
+  # rollup's other-platform optional packages, so no lock written here can list them and `npm ci` refuses
+  # such a lock on every machine. npm install takes the locked versions and skips those optional entries.
+  cmd=(npm install)
   if ! "${cmd[@]}" --no-audit --no-fund --loglevel=error >/tmp/tickd-npm.log 2>&1; then
     tail -15 /tmp/tickd-npm.log >&2
     give_up "'${cmd[*]}' failed (log: /tmp/tickd-npm.log)"

@@ -4,5 +4,5 @@
 # Skips (77) when node, Chromium, playwright-core (web/node_modules) or web/dist is missing.
 set -u
 S=${TD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-command -v node >/dev/null || { echo "SKIP: node not found"; exit 77; }
+command -v node >/dev/null || { echo "SKIP: node not found"; [ "${TD_REQUIRE_WEB:-0}" = 1 ] && exit 1; exit 77; }
 exec node "$S/tests/web/dashboard.test.mjs"
