@@ -142,14 +142,6 @@ static inline int apply(td_obook_t *b, const bev_t *e)
     }
 }
 
-/* CPU time of this thread: on a shared machine the wall clock also counts other processes' turns. */
-static int64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * TD_NS_PER_SEC + ts.tv_nsec;
-}
-
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -214,11 +206,11 @@ static void bench_levels(uint64_t seed)
         arr_set(&arr[TD_BID], TD_BID, mid - (1 + d) * TICK, 500);
         arr_set(&arr[TD_ASK], TD_ASK, mid + d * TICK, 500);
     }
-    int64_t t0 = cpu_ns();
+    int64_t t0 = td_thread_cpu_ns();
     for (size_t i = 0; i < N; i++) td_lbook_set(b, ev[i].side, ev[i].price, ev[i].qty);
-    int64_t t1 = cpu_ns();
+    int64_t t1 = td_thread_cpu_ns();
     for (size_t i = 0; i < N; i++) arr_set(&arr[ev[i].side], ev[i].side, ev[i].price, ev[i].qty);
-    int64_t t2 = cpu_ns();
+    int64_t t2 = td_thread_cpu_ns();
     /* the two must agree, or the comparison means nothing */
     td_level_t lv;
     td_lbook_best(b, TD_BID, &lv);
@@ -284,7 +276,7 @@ int main(int argc, char **argv)
             level_churn += l0 != l1;
         }
         for (size_t i = 0; i < n; i++) counts[chunk[i].type]++;
-        int64_t cpu0 = cpu_ns(), c0 = td_mono_ns(), prev = c0;
+        int64_t cpu0 = td_thread_cpu_ns(), c0 = td_mono_ns(), prev = c0;
         for (size_t i = 0; i < n; i += BATCH) {
             for (size_t j = 0; j < BATCH; j++) errors += apply(b, &chunk[i + j]) < 0;
             int64_t now = td_mono_ns();
@@ -292,15 +284,15 @@ int main(int argc, char **argv)
             prev = now;
         }
         timed += prev - c0;
-        timed_cpu += cpu_ns() - cpu0;
+        timed_cpu += td_thread_cpu_ns() - cpu0;
         /* the same chunk again into the twin book, with prefetch hints 8 and 4 events ahead */
-        int64_t p0 = cpu_ns();
+        int64_t p0 = td_thread_cpu_ns();
         for (size_t i = 0; i < n; i++) {
             if (i + PF_FAR < n) td_obook_prefetch_slot(bp, chunk[i + PF_FAR].id);
             if (i + PF_NEAR < n) td_obook_prefetch_order(bp, chunk[i + PF_NEAR].id);
             errors += apply(bp, &chunk[i]) < 0;
         }
-        timed_pf += cpu_ns() - p0;
+        timed_pf += td_thread_cpu_ns() - p0;
         done += n;
     }
     size_t total = counts[0] + counts[1] + counts[2] + counts[3];

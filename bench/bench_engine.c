@@ -19,14 +19,6 @@
 #include "feed/sim.h"
 #include "feed/source.h"
 
-/* Thread CPU time: on a shared 2-core machine wall time also counts other processes' turns. */
-static int64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * TD_NS_PER_SEC + ts.tv_nsec;
-}
-
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -49,13 +41,13 @@ static void run(const char *name, const td_event_t *evs, size_t n, double cpn)
     uint64_t live = 0;
     for (int r = 0; r < 3; r++) {
         td_engine_t *e = td_engine_create(NULL);
-        int64_t t0 = cpu_ns();
+        int64_t t0 = td_thread_cpu_ns();
         for (size_t i = 0; i < n; i += 256) { /* ring-sized batches, as the engine thread drains them */
             td_engine_apply_batch(e, evs + i, n - i < 256 ? n - i : 256);
             if ((i & 8191) == 0) td_engine_flush(e); /* ~1 ms of input at 10 M/s, as the thread does */
         }
         td_engine_flush(e);
-        rates[r] = (double)n / ((double)(cpu_ns() - t0) / 1e9);
+        rates[r] = (double)n / ((double)(td_thread_cpu_ns() - t0) / 1e9);
         if (r == 0) mem = td_engine_order_book_mem(e, &live);
         td_engine_destroy(e);
     }

@@ -123,17 +123,9 @@ static size_t generate(td_rng_t *rng, size_t n_msgs, uint8_t *buf, size_t cap, s
 
 static volatile uint64_t sink;
 
-/* This thread's CPU time: on a shared machine, wall time would also count the time other processes ran. */
-static int64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * TD_NS_PER_SEC + ts.tv_nsec;
-}
-
 static double pass_parse(const uint8_t *buf, size_t size, size_t n_msgs, double *wall_rate)
 {
-    int64_t w0 = td_mono_ns(), t0 = cpu_ns();
+    int64_t w0 = td_mono_ns(), t0 = td_thread_cpu_ns();
     uint64_t acc = 0;
     size_t pos = 0, n = 0;
     td_itch_msg_t m;
@@ -144,7 +136,7 @@ static double pass_parse(const uint8_t *buf, size_t size, size_t n_msgs, double 
         pos += (size_t)rc;
         n++;
     }
-    int64_t dt = cpu_ns() - t0, wdt = td_mono_ns() - w0;
+    int64_t dt = td_thread_cpu_ns() - t0, wdt = td_mono_ns() - w0;
     if (n != n_msgs) abort();
     *wall_rate = (double)n * 1e9 / (double)wdt;
     sink += acc;
@@ -156,7 +148,7 @@ static double pass_map(const uint8_t *buf, size_t size, size_t n_msgs, td_itch50
 {
     enum { BATCH = 256 };
     static td_event_t evs[BATCH];
-    int64_t w0 = td_mono_ns(), t0 = cpu_ns();
+    int64_t w0 = td_mono_ns(), t0 = td_thread_cpu_ns();
     td_itch50_ctx_init(ctx, 1577682000LL * 1000000000LL);
     uint64_t acc = 0, events = 0;
     size_t pos = 0, n = 0, k = 0;
@@ -173,7 +165,7 @@ static double pass_map(const uint8_t *buf, size_t size, size_t n_msgs, td_itch50
             if (++k == BATCH) k = 0;
         }
     }
-    int64_t dt = cpu_ns() - t0, wdt = td_mono_ns() - w0;
+    int64_t dt = td_thread_cpu_ns() - t0, wdt = td_mono_ns() - w0;
     *wall_rate = (double)n * 1e9 / (double)wdt;
     if (n != n_msgs || ctx->counts.unknown_locate || ctx->counts.bad_field) abort();
     sink += acc;
@@ -188,7 +180,7 @@ static double pass_engine(const uint8_t *buf, size_t size, size_t n_msgs, td_itc
     enum { BATCH = 256 };
     static td_event_t evs[BATCH];
     td_engine_t *e = td_engine_create(NULL);
-    int64_t w0 = td_mono_ns(), t0 = cpu_ns();
+    int64_t w0 = td_mono_ns(), t0 = td_thread_cpu_ns();
     td_itch50_ctx_init(ctx, 1577682000LL * 1000000000LL);
     size_t pos = 0, n = 0, k = 0;
     td_itch_msg_t m;
@@ -205,7 +197,7 @@ static double pass_engine(const uint8_t *buf, size_t size, size_t n_msgs, td_itc
     }
     td_engine_apply_batch(e, evs, k);
     td_engine_flush(e);
-    int64_t dt = cpu_ns() - t0, wdt = td_mono_ns() - w0;
+    int64_t dt = td_thread_cpu_ns() - t0, wdt = td_mono_ns() - w0;
     *wall_rate = (double)n * 1e9 / (double)wdt;
     if (n != n_msgs) abort();
     if (atomic_load(&td_engine_stats(e)->rejected)) {

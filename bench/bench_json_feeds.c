@@ -120,25 +120,17 @@ static int run_sync(const char *s, size_t n)
     return rc;
 }
 
-/* Thread CPU time: the figure is per core even when the shared machine is busy. */
-static int64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * TD_NS_PER_SEC + ts.tv_nsec;
-}
-
 static void bench(const char *name, const frames_t *f, case_fn fn, double secs)
 {
     if (f->n == 0) { printf("%-34s no frames\n", name); return; }
     for (size_t i = 0; i < f->n; i++) /* warm up + check every frame parses */
         if (fn(f->s[i], f->len[i]) < 0) { fprintf(stderr, "%s: frame %zu rejected\n", name, i); exit(1); }
     uint64_t msgs = 0;
-    int64_t t0 = cpu_ns(), deadline = t0 + (int64_t)(secs * 1e9), t1;
+    int64_t t0 = td_thread_cpu_ns(), deadline = t0 + (int64_t)(secs * 1e9), t1;
     do {
         for (size_t i = 0; i < f->n; i++) fn(f->s[i], f->len[i]);
         msgs += f->n;
-    } while ((t1 = cpu_ns()) < deadline);
+    } while ((t1 = td_thread_cpu_ns()) < deadline);
     double el = (double)(t1 - t0) / 1e9;
     printf("%-34s %8.2f M msg/s  %7.1f MB/s  (%zu frames, avg %zu B, %llu msgs in %.2fs)\n", name,
            (double)msgs / el / 1e6, (double)msgs * ((double)f->bytes / (double)f->n) / el / 1e6, f->n,

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "book/book.h"
+#include "core/clock.h"
 #include "core/common.h"
 #include "feed/lobster.h"
 
@@ -35,15 +36,8 @@ static char *slurp(const char *path, size_t *len)
 
 static volatile int64_t sink;
 
-/* Thread CPU time, not wall time: the machine is shared by several developers, and a busy neighbour
- * would otherwise show up as a slow parser. Everything measured runs on this thread. */
-static int64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
+/* Rates use thread CPU time (td_thread_cpu_ns), not wall time: the machine is shared by several developers,
+ * and a busy neighbour would otherwise show up as a slow parser. Everything measured runs on this thread. */
 static void report(const char *what, uint64_t rows, int64_t ns, size_t bytes)
 {
     printf("  %-34s %8.2f M rows/s  %7.1f ns/row  %7.1f MB/s\n", what, rows / (ns / 1e9) / 1e6,
@@ -68,7 +62,7 @@ int main(void)
 
     /* parse only */
     uint64_t rows = 0;
-    int64_t acc = 0, t0 = cpu_ns();
+    int64_t acc = 0, t0 = td_thread_cpu_ns();
     for (int l = 0; l < loops; l++) {
         size_t pos = 0;
         td_lobster_msg_t m;
@@ -80,13 +74,13 @@ int main(void)
             rows++;
         }
     }
-    int64_t t1 = cpu_ns();
+    int64_t t1 = td_thread_cpu_ns();
     sink = acc;
     report("parse", rows, t1 - t0, len * loops);
 
     /* parse + map */
     rows = 0;
-    t0 = cpu_ns();
+    t0 = td_thread_cpu_ns();
     for (int l = 0; l < loops; l++) {
         size_t pos = 0;
         td_lobster_msg_t m;
@@ -99,13 +93,13 @@ int main(void)
             acc += ev.u.order.qty;
         }
     }
-    t1 = cpu_ns();
+    t1 = td_thread_cpu_ns();
     sink = acc;
     report("parse + map to td_event_t", rows, t1 - t0, len * loops);
 
     /* peer: sscanf with a double time (inexact, shown for scale) */
     rows = 0;
-    t0 = cpu_ns();
+    t0 = td_thread_cpu_ns();
     for (int l = 0; l < loops; l++) {
         const char *p = buf, *end = buf + len;
         while (p < end) {
@@ -126,7 +120,7 @@ int main(void)
             rows++;
         }
     }
-    t1 = cpu_ns();
+    t1 = td_thread_cpu_ns();
     sink = acc;
     report("peer: sscanf(\"%lf,...\")", rows, t1 - t0, len * loops);
 
@@ -135,7 +129,7 @@ int main(void)
     rows = 0;
     uint64_t unknown = 0;
     td_obook_t *book = td_obook_create();
-    t0 = cpu_ns();
+    t0 = td_thread_cpu_ns();
     for (int l = 0; l < loops; l++) {
         td_obook_clear(book);
         size_t pos = 0;
@@ -159,7 +153,7 @@ int main(void)
             unknown += rc != TD_OK;
         }
     }
-    t1 = cpu_ns();
+    t1 = td_thread_cpu_ns();
     report("parse + map + td_obook_t", rows, t1 - t0, len * loops);
     printf("  (book: %zu live orders at the end, %llu ops on unknown ids over all loops)\n",
            td_obook_norders(book), (unsigned long long)unknown);
@@ -172,7 +166,7 @@ int main(void)
         static td_event_t evs[256];
         uint64_t events = 0;
         const int sloops = 2;
-        t0 = cpu_ns();
+        t0 = td_thread_cpu_ns();
         for (int l = 0; l < sloops; l++) {
             td_source_t *src = td_lobster_open(args, err, sizeof err);
             if (!src) { fprintf(stderr, "%s\n", err); return 1; }
@@ -180,7 +174,7 @@ int main(void)
             while ((n = src->next(src, evs, 256)) > 0) events += (uint64_t)n;
             td_source_destroy(src);
         }
-        t1 = cpu_ns();
+        t1 = td_thread_cpu_ns();
         report(mode ? "source, reconcile=1 (+book/row)" : "source, reconcile=0", 147916ULL * sloops, t1 - t0,
                len * sloops);
         printf("  (%llu events per pass)\n", (unsigned long long)(events / sloops));
@@ -189,13 +183,13 @@ int main(void)
     /* the full verification replay: source + book + orderbook row parse + exposure + compare */
     static td_lobster_verify_stats_t st;
     const int vloops = 2;
-    t0 = cpu_ns();
+    t0 = td_thread_cpu_ns();
     for (int l = 0; l < vloops; l++)
         if (td_lobster_verify(path, bpath, &st, NULL) != TD_OK) {
             fprintf(stderr, "verify failed: %s\n", st.mismatch);
             return 1;
         }
-    t1 = cpu_ns();
+    t1 = td_thread_cpu_ns();
     report("lobster-verify (book + check/row)", st.rows * vloops, t1 - t0, len * vloops);
     free(buf);
     return 0;

@@ -38,14 +38,6 @@
 
 /* ---- (a) parsers ---- */
 
-/* Thread CPU time, not wall time: the machine is shared, and a parser's cost is its CPU. */
-static int64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * TD_NS_PER_SEC + ts.tv_nsec;
-}
-
 static void bench_parsers(void)
 {
     const char *req = "GET /v1/prices/AAPL/candles?interval=1m&from=1708600000&to=1708632000&limit=500 HTTP/1.1\r\n"
@@ -56,10 +48,10 @@ static void bench_parsers(void)
     size_t n = strlen(req);
     td_http_req_t r;
     long iters = 2000000;
-    int64_t t0 = cpu_ns();
+    int64_t t0 = td_thread_cpu_ns();
     long ok = 0;
     for (long i = 0; i < iters; i++) ok += td_http_parse_request(req, n, 0, NULL, &r) == (int)n;
-    double s = (double)(cpu_ns() - t0) / 1e9;
+    double s = (double)(td_thread_cpu_ns() - t0) / 1e9;
     printf("http parse   : %.2f M requests/CPU-s (%zu-byte request, 8 headers; peer http_parser 2.9.4: 1.4 M/s per "
            "DEPENDENCIES.md)\n", (double)ok / s / 1e6, n);
 
@@ -81,7 +73,7 @@ static void bench_parsers(void)
     td_ws_rx_t rx;
     td_ws_rx_init(&rx, 1 << 16, true);
     long total = 0;
-    t0 = cpu_ns();
+    t0 = td_thread_cpu_ns();
     for (int rep = 0; rep < 40; rep++) {
         memcpy(work, frames, fl); /* unmasking is in place */
         size_t off = 0;
@@ -92,7 +84,7 @@ static void bench_parsers(void)
             total++;
         }
     }
-    s = (double)(cpu_ns() - t0) / 1e9;
+    s = (double)(td_thread_cpu_ns() - t0) / 1e9;
     td_ws_rx_free(&rx);
     printf("ws parse     : %.2f M frames/CPU-s (110-byte masked text frames, unmask + UTF-8 check, incl. a memcpy)\n",
            (double)total / s / 1e6);

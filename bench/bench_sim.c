@@ -18,13 +18,6 @@
 
 static td_sim_config_t cfg;
 
-static int64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (int64_t)ts.tv_sec * TD_NS_PER_SEC + ts.tv_nsec;
-}
-
 static void run(const char *label, const char *spec, size_t total, size_t batch)
 {
     char err[256];
@@ -41,12 +34,12 @@ static void run(const char *label, const char *spec, size_t total, size_t batch)
     td_event_t *buf = td_malloc(batch * sizeof *buf);
     td_sim_generate(s, buf, batch); /* warm up: pages, caches */
     uint64_t checksum = 0;
-    int64_t t0 = td_mono_ns(), c0 = cpu_ns();
+    int64_t t0 = td_mono_ns(), c0 = td_thread_cpu_ns();
     for (size_t done = 0; done < total; done += batch) {
         td_sim_generate(s, buf, batch);
         checksum += buf[batch - 1].src_seq; /* keep the work observable */
     }
-    int64_t cpu = cpu_ns() - c0, wall = td_mono_ns() - t0;
+    int64_t cpu = td_thread_cpu_ns() - c0, wall = td_mono_ns() - t0;
     printf("bench_sim %-26s %6.2f M events/s per core (%.0f ns/event CPU; wall %.2f M/s; %zu events, batch %zu, "
            "check %llu)\n",
            label, (double)total / ((double)cpu / 1e9) / 1e6, (double)cpu / (double)total,
