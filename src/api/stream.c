@@ -606,8 +606,8 @@ static void fan_out(api_stream_t *st, const td_out_t *o)
 
 /* Every CANDLE_PUSH_MS, the open candle of each (symbol, interval) someone here follows, if it changed,
  * from the engine's snapshot: encoded and framed once, sent to every follower. Its seq is the newest this
- * thread has read for the symbol (never below what a follower got); a window already delivered closed is
- * never sent again as open. */
+ * thread has read from the ring for the symbol (never the snapshot's, never below what a follower got); a
+ * window already delivered closed is never sent again as open. */
 static void candle_timer_cb(td_loop_t *loop, void *arg)
 {
     api_stream_t *st = arg;
@@ -623,7 +623,10 @@ static void candle_timer_cb(td_loop_t *loop, void *arg)
         }
         td_sym_snap_t snap;
         if (!want || !td_engine_snapshot(st->a->eng, sym, &snap)) continue;
-        uint64_t seq = snap.seq > ts->seen_seq ? snap.seq : ts->seen_seq;
+        /* The newest seq this thread has read for the symbol, never the snapshot's: under load the engine
+         * is ahead of this thread's ring cursor, and a seq taken from the snapshot would be followed by
+         * ring records (a closed candle) with lower seqs. Content may be newer than the seq; order is not. */
+        uint64_t seq = ts->seen_seq;
         for (int iv = 0; iv < TD_IV_COUNT; iv++) {
             const td_candle_t *c = &snap.candles[iv];
             if (!(want & (1u << iv)) || !(snap.candle_mask & (1u << iv))) continue;
