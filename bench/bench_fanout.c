@@ -648,7 +648,17 @@ int main(int argc, char **argv)
     o.targets[1] = T_REDIS;
     o.targets[2] = T_NODE;
     o.ntargets = 3;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: bench_fanout [--clients N,N] [--rates N,N] [--symbols N] [--subs N] [--seconds N]\n"
+                   "                    [--threads N] [--targets tickd,redis,node] [--coalesce-us N]\n"
+                   "                    [--client-pause-us N]   (defaults and method: see the file comment)\n");
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_fanout: option %s needs a value\n", argv[i]);
+            return 2;
+        }
         if (!strcmp(argv[i], "--clients")) o.nclients = parse_list(argv[i + 1], o.clients, 8);
         else if (!strcmp(argv[i], "--rates")) o.nrates = parse_list(argv[i + 1], o.rates, 8);
         else if (!strcmp(argv[i], "--symbols")) o.symbols = atoi(argv[i + 1]);
