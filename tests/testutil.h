@@ -20,6 +20,9 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <string.h>
+
 static uint64_t td_test_seed_value;
 
 static inline uint64_t td_test_seed(void)
@@ -51,6 +54,25 @@ static inline const char *td_test_data_path(const char *rel)
     const char *root = getenv("TD_SHARED_DATA");
     snprintf(buf, sizeof buf, "%s/%s", root && *root ? root : "../shared/data", rel);
     return buf;
+}
+
+/* Removes a file or a directory tree (test temp dirs). */
+static inline void td_test_rm_rf(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+            char p[2048];
+            if (snprintf(p, sizeof p, "%s/%s", path, de->d_name) >= (int)sizeof p) continue; /* not ours */
+            td_test_rm_rf(p);
+        }
+        closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
 }
 
 /* Is this an ASan/UBSan build? Heavy tests shrink their sizes under sanitizers. */

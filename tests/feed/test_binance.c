@@ -1,6 +1,7 @@
 /* test_binance.c: JSON helpers, Binance message parsing, the diff-depth sync state machine (synthetic and
  * on the two recordings), and gap injection with a repair by a later snapshot. */
 #include "testutil.h"
+#include "feed_testutil.h"
 
 #include <string.h>
 
@@ -14,30 +15,7 @@
 #include "feed/recording.h"
 
 #define PX(s) dec(s)
-static int64_t dec(const char *s)
-{
-    int64_t v = 0;
-    assert_int_equal(td_dec_parse(s, strlen(s), &v), TD_OK);
-    return v;
-}
 
-/* ---- event collection ---- */
-typedef struct evlog { td_event_t *ev; size_t n, cap; } evlog_t;
-static void collect(void *ctx, const td_event_t *ev)
-{
-    evlog_t *l = ctx;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->ev = td_realloc(l->ev, l->cap * sizeof *l->ev);
-    }
-    l->ev[l->n++] = *ev;
-}
-static size_t count_type(const evlog_t *l, int type)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < l->n; i++) n += l->ev[i].type == type;
-    return n;
-}
 
 /* ---- JSON helpers ---- */
 static void test_json_helpers(void **state)

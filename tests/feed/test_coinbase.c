@@ -2,6 +2,7 @@
  * messages (shapes from Coinbase's Advanced Trade WebSocket docs): snapshots, updates, sequence_num gaps
  * and their repair, trades, tickers, and rejected input. */
 #include "testutil.h"
+#include "feed_testutil.h"
 
 #include <string.h>
 
@@ -12,29 +13,7 @@
 #include "feed/coinbase.h"
 #include "feed/recording.h"
 
-static int64_t dec(const char *s)
-{
-    int64_t v = 0;
-    assert_int_equal(td_dec_parse(s, strlen(s), &v), TD_OK);
-    return v;
-}
 
-typedef struct evlog { td_event_t *ev; size_t n, cap; } evlog_t;
-static void collect(void *ctx, const td_event_t *ev)
-{
-    evlog_t *l = ctx;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->ev = td_realloc(l->ev, l->cap * sizeof *l->ev);
-    }
-    l->ev[l->n++] = *ev;
-}
-static size_t count_type(const evlog_t *l, int type)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < l->n; i++) n += l->ev[i].type == type;
-    return n;
-}
 
 static int handle(td_cb_feed_t *f, const char *s, evlog_t *log, td_cb_kind_t *kind)
 {

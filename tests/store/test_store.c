@@ -44,24 +44,6 @@ static void make_tmpdir(char *out, size_t len)
     if (!mkdtemp(out)) fail_msg("mkdtemp");
 }
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char p[2048];
-            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-            rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int64_t rand_word(td_rng_t *r)
 {
     switch (td_rng_below(r, 6)) {
@@ -343,7 +325,7 @@ static void test_store_roundtrip(void **state)
     for (int k = 0; k <= NSYM; k++) td_free(refs[k].t);
     td_free(a);
     td_free(b);
-    rm_rf(dir);
+    td_test_rm_rf(dir);
 }
 
 static td_out_t candle_out(uint32_t sym, td_interval_t iv, int64_t time, int64_t px, uint64_t seq)
@@ -427,7 +409,7 @@ static void test_candles_and_merge(void **state)
         TD_CHECK(td_store_open(dir, &o, &s, err, sizeof err) == TD_OK, "reopen: %s", err);
     }
     td_store_close(s);
-    rm_rf(dir);
+    td_test_rm_rf(dir);
 }
 
 /* A candle closed a moment ago is in the merged answer before the writer flushed it: no hole. */
@@ -469,7 +451,7 @@ static void test_merge_unflushed(void **state)
     td_store_tick_t tk[4];
     TD_CHECK(query(s, syms[4], 0, INT64_MAX / 2, 0, tk, 4) == 1, "the fresh tick is readable");
     td_store_close(s);
-    rm_rf(dir);
+    td_test_rm_rf(dir);
 }
 
 /* ---- damage ---- */
@@ -594,7 +576,7 @@ static void test_damage(void **state)
         td_free(want);
         td_free(got);
         td_free(ref.t);
-        rm_rf(dir);
+        td_test_rm_rf(dir);
     }
 }
 
@@ -657,7 +639,7 @@ static void test_restart_state(void **state)
     TD_CHECK(got.candle_mask & (1u << TD_IV_1H), "the open 1h candle continues");
     TD_CHECK(!td_store_restore_state(s, syms[4], &got), "unknown symbol");
     td_store_close(s);
-    rm_rf(dir);
+    td_test_rm_rf(dir);
 }
 
 static void test_retention(void **state)
@@ -701,7 +683,7 @@ static void test_retention(void **state)
     int nc = td_store_candles(s, syms[0], TD_IV_1M, 0, INT64_MAX / 4, 0, cs, 64);
     TD_CHECK(nc == 6, "1m candles kept: %d", nc);
     td_store_close(s);
-    rm_rf(dir);
+    td_test_rm_rf(dir);
 }
 
 int main(void)

@@ -44,24 +44,6 @@ static td_event_t stream_event(int s, uint64_t k)
     return ev;
 }
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char p[2048];
-            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-            rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 /* Counts the stored events of symbol s, checking they are the stream's prefix; -1 if they are not. */
 static int64_t stored_prefix(td_store_t *st, int s, char *why, size_t whylen)
 {
@@ -177,7 +159,7 @@ static void test_kill9(void **state)
     TD_CHECK(max_seen[0] + max_seen[1] + max_seen[2] > 0, "nothing was ever stored");
     print_message("crash test: %d kills, up to %llu/%llu/%llu events per symbol survived\n", rounds,
                   (unsigned long long)max_seen[0], (unsigned long long)max_seen[1], (unsigned long long)max_seen[2]);
-    rm_rf(dir);
+    td_test_rm_rf(dir);
 }
 
 int main(void)

@@ -71,24 +71,6 @@ static td_event_t trade(uint32_t sym, int64_t t_ns, int64_t px, int64_t qty)
     return ev;
 }
 
-static void rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            char p[2048];
-            snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-            rm_rf(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static bool candle_eq(const td_candle_t *a, const td_candle_t *b)
 {
     return a->time == b->time && a->open == b->open && a->high == b->high && a->low == b->low &&
@@ -187,7 +169,7 @@ static void test_restart(void **state)
     for (int k = 0; k < ref.nclosed[TD_IV_1M]; k++) TD_CHECK(candle_eq(&merged[k], &ref.closed[TD_IV_1M][k]), "merged %d", k);
     td_store_close(run2.store);
     td_engine_destroy(e2);
-    rm_rf(dir);
+    td_test_rm_rf(dir);
 }
 
 int main(void)
