@@ -35,6 +35,11 @@
  * td_event_t: u.quote = best bid/ask prices and sizes, exch = bid exchange, side = ask exchange,
  * flags = td_nbbo_state_t. */
 #define TD_SREC_NBBO 32
+/* Stored-record type for the engine's resolved trades (TD_OUT_TRADE), what REST /ticks serves from history.
+ * Layout in a td_event_t: side = aggressor, exch, flags = the trade's td_ev_flags, src_seq = 0,
+ * u.trade.price/qty, u.trade.trade_id; the stored seq is the trade's own out seq. (The NBBO at the trade is
+ * not repeated: the TD_SREC_NBBO records before it in the same stream give it.) */
+#define TD_SREC_TRADE 33
 
 #define TD_STORE_FSYNC_OFF   (-1) /* never fsync (only at close) */
 #define TD_STORE_FSYNC_BATCH 0    /* fsync after every batch the writer writes */
