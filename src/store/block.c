@@ -3,7 +3,8 @@
  *
  * Block layout (little-endian; offsets in bytes):
  *    0 u32 magic "TDB1"        4 u32 len (whole block)     8 u32 crc32 of the block with this field zeroed
- *   12 u8 kind  13 u8 iv  14 u8 nexch  15 u8 codec (0 raw, 1 zstd)
+ *   12 u8 kind  13 u8 iv  14 u8 nexch  15 u8 codec (low nibble: 0 raw, 1 some column zstd; high nibble:
+ *      the column layout, 0 = layout 1, 2 = tick layout 2 of ticks.c)
  *   16 u32 count              20 u32 raw_len (column bytes before compression)
  *   24 i64 min_time           32 i64 max_time             40 u64 max_seq
  *   48 char sym[32] (NUL-padded)
@@ -12,7 +13,8 @@
  *      two lengths are equal, else one zstd frame (each column gets its own entropy tables: a column of
  *      random timestamp bytes does not spoil the Huffman table of a column of small deltas)
  *
- * Columns (ticks): type, side, exchange index, flags as n bytes each; then integer columns, each a varint
+ * Tick columns, layout 1 (written until layout 2 came; still read, and its encoder is kept for the tests and
+ * the fuzz target): type, side, exchange index, flags as n bytes each; then integer columns, each a varint
  * divisor g followed by n zigzag varints of value/g:
  *   src_seq - (previous src_seq of the same exchange + 1)
  *   exch_ns - previous exch_ns (the first against min_time), in byte planes (byte 0 of every value, then
@@ -32,7 +34,7 @@
  * range equal its header's, or it is rejected. The decoder bounds every read, so any bytes are safe input.
  * Threading: pure functions over a caller-owned scratch (one per thread).
  */
-#include "store/store_internal.h"
+#include "store/codec.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -54,55 +56,6 @@ uint32_t td_store_crc(uint32_t crc, const void *p, size_t n)
         n -= chunk;
     }
     return crc;
-}
-
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint64_t zz(int64_t x) { return ((uint64_t)x << 1) ^ (uint64_t)(x >> 63); }
-static inline int64_t unzz(uint64_t u) { return (int64_t)((u >> 1) ^ (0 - (u & 1))); }
-
-static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
-typedef struct rd {
-    const uint8_t *p, *end;
-    bool bad;
-} rd_t;
-
-static inline uint64_t get_varint(rd_t *r)
-{
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (TD_UNLIKELY(r->p >= r->end)) {
-            r->bad = true;
-            return 0;
-        }
-        uint8_t b = *r->p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) return v;
-    }
-    r->bad = true; /* more than 10 bytes */
-    return 0;
 }
 
 static uint64_t gcd_u64(uint64_t a, uint64_t b)
@@ -139,23 +92,39 @@ static inline bool divisible(const divisor_t *d, uint64_t u)
     return (u >> d->k) * d->inv <= d->lim;
 }
 
-/* Writes one integer column: varint g, then zigzag(v / g) for each value. */
-static uint8_t *put_column(uint8_t *p, const int64_t *v, size_t n)
+/* The GCD of the values' magnitudes (0 when all are 0), with its divisor set in *d when > 1. */
+static uint64_t col_gcd(const int64_t *v, size_t n, divisor_t *d)
 {
-    divisor_t d;
     uint64_t g = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t u = v[i] < 0 ? 0 - (uint64_t)v[i] : (uint64_t)v[i];
         if (u == 0) continue;
         if (g == 0) {
             g = u;
-            divisor_set(&d, g);
-        } else if (!divisible(&d, u)) {
+            divisor_set(d, g);
+        } else if (!divisible(d, u)) {
             g = gcd_u64(g, u);
-            divisor_set(&d, g);
+            divisor_set(d, g);
         }
         if (g == 1) break;
     }
+    return g;
+}
+
+uint64_t td_col_reduce(int64_t *v, size_t n)
+{
+    divisor_t d;
+    uint64_t g = col_gcd(v, n, &d);
+    if (g <= 1) return 1;
+    for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)(v[i] >> d.k) * d.inv); /* exact */
+    return g;
+}
+
+/* Writes one integer column: varint g, then zigzag(v / g) for each value. */
+uint8_t *td_col_put(uint8_t *p, const int64_t *v, size_t n)
+{
+    divisor_t d;
+    uint64_t g = col_gcd(v, n, &d);
     if (g <= 1) {
         p = put_varint(p, 1);
         for (size_t i = 0; i < n; i++) p = put_varint(p, zz(v[i]));
@@ -169,7 +138,7 @@ static uint8_t *put_column(uint8_t *p, const int64_t *v, size_t n)
     return p;
 }
 
-static void get_column(rd_t *r, int64_t *v, size_t n)
+void td_col_get(rd_t *r, int64_t *v, size_t n)
 {
     uint64_t g = get_varint(r);
     if (g == 0) r->bad = true;
@@ -179,7 +148,7 @@ static void get_column(rd_t *r, int64_t *v, size_t n)
 /* Like put_column, but the zigzag quotients go out as fixed-width byte planes. */
 static uint8_t *put_column_planes(uint8_t *p, int64_t *v, size_t n)
 {
-    uint8_t *start = put_column(p, v, n); /* reuse the divisor logic, then rewrite in planes */
+    uint8_t *start = td_col_put(p, v, n); /* reuse the divisor logic, then rewrite in planes */
     rd_t r = { p, start, false };
     uint64_t g = get_varint(&r);
     uint64_t all = 0;
@@ -214,7 +183,7 @@ static void get_column_planes(rd_t *r, int64_t *v, size_t n)
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)unzz((uint64_t)v[i]) * g);
 }
 
-static void ensure(void **buf, size_t *cap, size_t need)
+void td_blk_ensure(void **buf, size_t *cap, size_t need)
 {
     if (*cap >= need) return;
     size_t c = *cap ? *cap : 4096;
@@ -231,6 +200,7 @@ void td_blk_scratch_free(td_blk_scratch_t *s)
     td_free(s->out);
     td_free(s->vals);
     td_free(s->vals2);
+    td_blk_model_free(s->model);
     ZSTD_freeCCtx(s->zctx);
     ZSTD_freeDCtx(s->dctx);
     memset(s, 0, sizeof *s);
@@ -246,7 +216,7 @@ static void write_header(uint8_t *b, const td_blk_info_t *h)
     b[12] = h->kind;
     b[13] = h->iv;
     b[14] = h->nexch;
-    b[15] = h->codec;
+    b[15] = (uint8_t)(h->codec | h->layout << 4);
     put32(b + 16, h->count);
     put32(b + 20, h->raw_len);
     put64(b + 24, (uint64_t)h->min_time);
@@ -272,7 +242,8 @@ int td_blk_parse_header(const uint8_t *b, size_t len, td_blk_info_t *h)
     h->kind = b[12];
     h->iv = b[13];
     h->nexch = b[14];
-    h->codec = b[15];
+    h->codec = b[15] & 0x0f;
+    h->layout = b[15] >> 4;
     h->count = get32(b + 16);
     h->raw_len = get32(b + 20);
     h->min_time = (int64_t)get64(b + 24);
@@ -285,6 +256,7 @@ int td_blk_parse_header(const uint8_t *b, size_t len, td_blk_info_t *h)
     if (h->kind != TD_BLK_TICKS && h->kind != TD_BLK_CANDLES) return TD_EPROTO;
     if (h->kind == TD_BLK_CANDLES ? h->iv >= TD_IV_COUNT : h->iv != 0) return TD_EPROTO;
     if (h->codec > TD_BLK_ZSTD || h->nexch > TD_BLK_MAX_EXCH) return TD_EPROTO;
+    if (h->layout != TD_BLK_LAYOUT1 && !(h->kind == TD_BLK_TICKS && h->layout == TD_BLK_LAYOUT2)) return TD_EPROTO;
     if (h->count == 0 || h->count > TD_BLK_MAX_COUNT || h->raw_len > TD_BLK_MAX_RAW) return TD_EPROTO;
     if (h->len < fixed || h->len > TD_BLK_MAX_LEN || h->min_time > h->max_time) return TD_EPROTO;
     if (h->sym[0] == '\0') return TD_EPROTO;
@@ -302,9 +274,7 @@ int td_blk_check(const uint8_t *buf, const td_blk_info_t *info)
     return block_crc(buf, info->len) == get32(buf + 8) ? TD_OK : TD_EPROTO;
 }
 
-/* Compresses each column of s->raw (segments s->seg_end) behind the header already in s->out[0..fixed)
- * and seals the block. */
-static int finish_block(td_blk_scratch_t *s, td_blk_info_t *h, size_t fixed, size_t raw_len, int level)
+int td_blk_finish(td_blk_scratch_t *s, td_blk_info_t *h, size_t fixed, size_t raw_len, int level)
 {
     size_t need = fixed;
     uint32_t prev = 0;
@@ -334,7 +304,7 @@ static int finish_block(td_blk_scratch_t *s, td_blk_info_t *h, size_t fixed, siz
         uint8_t lens[20];
         uint8_t *lp = put_varint(lens, seg);
         size_t stored = seg;
-        if (level > 0 && seg >= 64) {
+        if (level > 0 && seg >= 64 && !(s->seg_plain >> i & 1)) {
             size_t bound = ZSTD_compressBound(seg);
             uint8_t *dst = p + 20; /* room for the two varints, moved into place below */
             size_t z = ZSTD_compressCCtx(s->zctx, dst, bound, src, seg, level);
@@ -354,6 +324,7 @@ static int finish_block(td_blk_scratch_t *s, td_blk_info_t *h, size_t fixed, siz
         memcpy(p, src, seg);
         p += seg;
     }
+    s->seg_plain = 0;
     h->raw_len = (uint32_t)raw_len;
     h->len = (uint32_t)(p - s->out);
     uint8_t names[TD_BLK_MAX_EXCH * TD_BLK_EXCH_NAME];
@@ -391,23 +362,20 @@ static uint64_t word(const td_event_t *ev, int k)
     return w[k];
 }
 
-#define NO_EXCH 255
-
-int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_t *recs, size_t n, int level)
+int td_blk_tick_header(td_blk_scratch_t *s, td_blk_info_t *h, const char *sym, const td_blk_tick_t *recs,
+                       size_t n, uint8_t map[256])
 {
     if (n == 0 || n > TD_BLK_MAX_COUNT || !sym || !sym[0] || strlen(sym) > TD_SYM_NAME_MAX) return TD_EINVAL;
-    td_blk_info_t h;
-    memset(&h, 0, sizeof h);
-    h.kind = TD_BLK_TICKS;
-    h.count = (uint32_t)n;
-    snprintf(h.sym, sizeof h.sym, "%s", sym);
+    memset(h, 0, sizeof *h);
+    h->kind = TD_BLK_TICKS;
+    h->count = (uint32_t)n;
+    snprintf(h->sym, sizeof h->sym, "%s", sym);
 
     /* exchange table: ids (bid exchange and, for NBBO, ask exchange in side) to indexes */
-    uint8_t map[256];
-    memset(map, NO_EXCH, sizeof map);
+    memset(map, NO_EXCH, 256);
     uint8_t ids[TD_BLK_MAX_EXCH];
-    h.min_time = INT64_MAX;
-    h.max_time = INT64_MIN;
+    h->min_time = INT64_MAX;
+    h->max_time = INT64_MIN;
     for (size_t i = 0; i < n; i++) {
         const td_event_t *ev = &recs[i].ev;
         uint8_t two[2] = { ev->exch, ev->type == TD_SREC_NBBO ? ev->side : 0 };
@@ -415,23 +383,62 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
             uint8_t id = two[j];
             if (id == 0 || map[id] != NO_EXCH) continue;
             if (strcmp(td_exch_name(id), "?") == 0) continue; /* not interned: stored as no exchange */
-            if (h.nexch >= TD_BLK_MAX_EXCH) return TD_ENOBUFS;
-            map[id] = h.nexch;
-            ids[h.nexch++] = id;
+            if (h->nexch >= TD_BLK_MAX_EXCH) return TD_ENOBUFS;
+            map[id] = h->nexch;
+            ids[h->nexch++] = id;
         }
-        if (ev->exch_ns < h.min_time) h.min_time = ev->exch_ns;
-        if (ev->exch_ns > h.max_time) h.max_time = ev->exch_ns;
-        if (recs[i].seq > h.max_seq) h.max_seq = recs[i].seq;
+        if (ev->exch_ns < h->min_time) h->min_time = ev->exch_ns;
+        if (ev->exch_ns > h->max_time) h->max_time = ev->exch_ns;
+        if (recs[i].seq > h->max_seq) h->max_seq = recs[i].seq;
     }
-    size_t fixed = TD_BLK_HDR + (size_t)h.nexch * TD_BLK_EXCH_NAME;
-    ensure((void **)&s->out, &s->out_cap, fixed + 64);
-    memset(s->out + TD_BLK_HDR, 0, (size_t)h.nexch * TD_BLK_EXCH_NAME);
-    for (int i = 0; i < h.nexch; i++)
+    size_t fixed = TD_BLK_HDR + (size_t)h->nexch * TD_BLK_EXCH_NAME;
+    td_blk_ensure((void **)&s->out, &s->out_cap, fixed + 64);
+    memset(s->out + TD_BLK_HDR, 0, (size_t)h->nexch * TD_BLK_EXCH_NAME);
+    for (int i = 0; i < h->nexch; i++)
         memcpy(s->out + TD_BLK_HDR + (size_t)i * TD_BLK_EXCH_NAME, td_exch_name(ids[i]),
                strnlen(td_exch_name(ids[i]), TD_EXCH_NAME_MAX));
+    return (int)fixed;
+}
 
-    ensure((void **)&s->raw, &s->raw_cap, n * 96 + 1024);
-    ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
+int td_blk_tick_names(const uint8_t *buf, const td_blk_info_t *h, uint32_t *sym, uint8_t ids[256])
+{
+    bool nosym = strcmp(h->sym, TD_STORE_NOSYM_NAME) == 0;
+    *sym = nosym ? 0 : td_sym_intern(h->sym, strlen(h->sym));
+    if (!*sym && !nosym) return TD_EPROTO;
+    memset(ids, 0, 256);
+    for (int i = 0; i < h->nexch; i++) {
+        const char *nm = (const char *)buf + TD_BLK_HDR + (size_t)i * TD_BLK_EXCH_NAME;
+        size_t nl = strnlen(nm, TD_BLK_EXCH_NAME);
+        if (nl == 0 || nl > TD_EXCH_NAME_MAX) return TD_EPROTO;
+        ids[i] = td_exch_intern(nm, nl);
+        if (!ids[i]) return TD_EPROTO;
+    }
+    return TD_OK;
+}
+
+int td_blk_tick_check_range(const td_blk_info_t *h, const td_blk_tick_t *out, size_t n)
+{
+    int64_t mn = INT64_MAX, mx = INT64_MIN;
+    uint64_t ms = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (out[i].ev.exch_ns < mn) mn = out[i].ev.exch_ns;
+        if (out[i].ev.exch_ns > mx) mx = out[i].ev.exch_ns;
+        if (out[i].seq > ms) ms = out[i].seq;
+    }
+    return mn == h->min_time && mx == h->max_time && ms == h->max_seq ? TD_OK : TD_EPROTO;
+}
+
+/* Layout 1 (see the top of this file); layout 2 is in ticks.c. */
+int td_blk_encode_ticks_v1(td_blk_scratch_t *s, const char *sym, const td_blk_tick_t *recs, size_t n, int level)
+{
+    td_blk_info_t h;
+    uint8_t map[256];
+    int fixed_rc = td_blk_tick_header(s, &h, sym, recs, n, map);
+    if (fixed_rc < 0) return fixed_rc;
+    size_t fixed = (size_t)fixed_rc;
+
+    td_blk_ensure((void **)&s->raw, &s->raw_cap, n * 96 + 1024);
+    td_blk_ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
     uint8_t *p = s->raw;
     s->nseg = 0;
     for (size_t i = 0; i < n; i++) *p++ = recs[i].ev.type;
@@ -453,7 +460,7 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
         v[i] = (int64_t)(recs[i].ev.src_seq - (prev_src[x] + 1));
         prev_src[x] = recs[i].ev.src_seq;
     }
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     uint64_t prev = (uint64_t)h.min_time;
     for (size_t i = 0; i < n; i++) {
@@ -468,14 +475,14 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
         v[i] = (int64_t)(lat - prev);
         prev = lat;
     }
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     prev = 0;
     for (size_t i = 0; i < n; i++) {
         v[i] = (int64_t)(recs[i].seq - prev);
         prev = recs[i].seq;
     }
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     for (int k = 0; k < 4; k++) {
         static __thread uint64_t pw[CL_COUNT][TD_BLK_MAX_EXCH + 1];
@@ -499,14 +506,14 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
             v[i] = (int64_t)(w - pw[c][x]);
             pw[c][x] = w;
         }
-        p = put_column(p, v, n);
+        p = td_col_put(p, v, n);
         SEG();
     }
-    return finish_block(s, &h, fixed, (size_t)(p - s->raw), level);
+    return td_blk_finish(s, &h, fixed, (size_t)(p - s->raw), level);
 }
 
 /* Checks the header and checksum, then leaves the column bytes (decompressed, concatenated) in *r. */
-static int open_payload(td_blk_scratch_t *s, const uint8_t *buf, size_t len, uint8_t kind, td_blk_info_t *h,
+int td_blk_open_payload(td_blk_scratch_t *s, const uint8_t *buf, size_t len, uint8_t kind, td_blk_info_t *h,
                         rd_t *r)
 {
     int rc = td_blk_parse_header(buf, len, h);
@@ -514,7 +521,7 @@ static int open_payload(td_blk_scratch_t *s, const uint8_t *buf, size_t len, uin
     if (h->kind != kind || td_blk_check(buf, h) != TD_OK) return TD_EPROTO;
     size_t fixed = TD_BLK_HDR + (size_t)h->nexch * TD_BLK_EXCH_NAME;
     rd_t in = { buf + fixed, buf + h->len, false };
-    ensure((void **)&s->raw, &s->raw_cap, (size_t)h->raw_len + 1);
+    td_blk_ensure((void **)&s->raw, &s->raw_cap, (size_t)h->raw_len + 1);
     size_t off = 0;
     int nseg = 0;
     while (in.p < in.end) {
@@ -539,25 +546,14 @@ static int open_payload(td_blk_scratch_t *s, const uint8_t *buf, size_t len, uin
     return TD_OK;
 }
 
-int td_blk_decode_ticks(td_blk_scratch_t *s, const uint8_t *buf, size_t len, td_blk_tick_t *out, size_t max)
+int td_blk_decode_ticks_v1(td_blk_scratch_t *s, const uint8_t *buf, const td_blk_info_t *hp, rd_t r,
+                           td_blk_tick_t *out)
 {
-    td_blk_info_t h;
-    rd_t r;
-    if (open_payload(s, buf, len, TD_BLK_TICKS, &h, &r) != TD_OK) return TD_EPROTO;
+    td_blk_info_t h = *hp;
     size_t n = h.count;
-    if (n > max) return TD_ENOBUFS;
-    bool nosym = strcmp(h.sym, TD_STORE_NOSYM_NAME) == 0;
-    uint32_t sym = nosym ? 0 : td_sym_intern(h.sym, strlen(h.sym));
-    if (!sym && !nosym) return TD_EPROTO;
+    uint32_t sym;
     uint8_t ids[256];
-    memset(ids, 0, sizeof ids);
-    for (int i = 0; i < h.nexch; i++) {
-        const char *nm = (const char *)buf + TD_BLK_HDR + (size_t)i * TD_BLK_EXCH_NAME;
-        size_t nl = strnlen(nm, TD_BLK_EXCH_NAME);
-        if (nl == 0 || nl > TD_EXCH_NAME_MAX) return TD_EPROTO;
-        ids[i] = td_exch_intern(nm, nl);
-        if (!ids[i]) return TD_EPROTO;
-    }
+    if (td_blk_tick_names(buf, &h, &sym, ids) != TD_OK) return TD_EPROTO;
     if ((size_t)(r.end - r.p) < 4 * n) return TD_EPROTO;
     memset(out, 0, n * sizeof *out);
     for (size_t i = 0; i < n; i++) out[i].ev.type = *r.p++;
@@ -576,10 +572,10 @@ int td_blk_decode_ticks(td_blk_scratch_t *s, const uint8_t *buf, size_t len, td_
             out[i].ev.side = x == NO_EXCH ? 0 : ids[x];
         }
     }
-    ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
+    td_blk_ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
     int64_t *v = s->vals;
     uint64_t prev_src[256] = { 0 };
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     if (r.bad) return TD_EPROTO;
     for (size_t i = 0; i < n; i++) {
         uint8_t x = out[i].ev.exch;
@@ -593,25 +589,25 @@ int td_blk_decode_ticks(td_blk_scratch_t *s, const uint8_t *buf, size_t len, td_
         prev += (uint64_t)v[i];
         out[i].ev.exch_ns = (int64_t)prev;
     }
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     if (r.bad) return TD_EPROTO;
     prev = 0;
     for (size_t i = 0; i < n; i++) {
         prev += (uint64_t)v[i];
         out[i].ev.recv_ns = (int64_t)((uint64_t)out[i].ev.exch_ns + prev);
     }
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     if (r.bad) return TD_EPROTO;
     prev = 0;
     for (size_t i = 0; i < n; i++) {
         prev += (uint64_t)v[i];
         out[i].seq = prev;
     }
-    ensure((void **)&s->vals2, &s->vals2_cap, n * sizeof(int64_t));
+    td_blk_ensure((void **)&s->vals2, &s->vals2_cap, n * sizeof(int64_t));
     for (int k = 0; k < 4; k++) {
         /* words 2 and 3 of orders are predicted together (see the encoder): word 2 waits in vals2 */
         int64_t *col = k == 2 ? s->vals2 : v;
-        get_column(&r, col, n);
+        td_col_get(&r, col, n);
         if (r.bad) return TD_EPROTO;
         if (k == 2) continue;
         static __thread uint64_t pw[CL_COUNT][TD_BLK_MAX_EXCH + 1], pw2[CL_COUNT][TD_BLK_MAX_EXCH + 1];
@@ -646,14 +642,7 @@ int td_blk_decode_ticks(td_blk_scratch_t *s, const uint8_t *buf, size_t len, td_
         out[i].ev.exch = x == NO_EXCH ? 0 : ids[x];
     }
     if (r.p != r.end) return TD_EPROTO;
-    int64_t mn = INT64_MAX, mx = INT64_MIN;
-    uint64_t ms = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (out[i].ev.exch_ns < mn) mn = out[i].ev.exch_ns;
-        if (out[i].ev.exch_ns > mx) mx = out[i].ev.exch_ns;
-        if (out[i].seq > ms) ms = out[i].seq;
-    }
-    if (mn != h.min_time || mx != h.max_time || ms != h.max_seq) return TD_EPROTO;
+    if (td_blk_tick_check_range(&h, out, n) != TD_OK) return TD_EPROTO;
     return (int)n;
 }
 
@@ -679,9 +668,9 @@ int td_blk_encode_candles(td_blk_scratch_t *s, const char *sym, td_interval_t iv
         if (recs[i].seq > h.max_seq) h.max_seq = recs[i].seq;
     }
     size_t fixed = TD_BLK_HDR;
-    ensure((void **)&s->out, &s->out_cap, fixed + 64);
-    ensure((void **)&s->raw, &s->raw_cap, n * 96 + 1024);
-    ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
+    td_blk_ensure((void **)&s->out, &s->out_cap, fixed + 64);
+    td_blk_ensure((void **)&s->raw, &s->raw_cap, n * 96 + 1024);
+    td_blk_ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
     uint8_t *p = s->raw;
     int64_t *v = s->vals;
     s->nseg = 0;
@@ -690,79 +679,79 @@ int td_blk_encode_candles(td_blk_scratch_t *s, const char *sym, td_interval_t iv
         v[i] = (int64_t)((uint64_t)recs[i].c.time - prev);
         prev = (uint64_t)recs[i].c.time;
     }
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     prev = 0;
     for (size_t i = 0; i < n; i++) {
         v[i] = (int64_t)((uint64_t)recs[i].c.open - prev);
         prev = (uint64_t)recs[i].c.open;
     }
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)recs[i].c.high - (uint64_t)recs[i].c.open);
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)recs[i].c.open - (uint64_t)recs[i].c.low);
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)((uint64_t)recs[i].c.close - (uint64_t)recs[i].c.open);
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)(uint64_t)(unsigned __int128)recs[i].c.volume;
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)(uint64_t)((unsigned __int128)recs[i].c.volume >> 64);
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     for (size_t i = 0; i < n; i++) v[i] = (int64_t)recs[i].c.trade_count;
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
     prev = 0;
     for (size_t i = 0; i < n; i++) {
         v[i] = (int64_t)(recs[i].seq - prev);
         prev = recs[i].seq;
     }
-    p = put_column(p, v, n);
+    p = td_col_put(p, v, n);
     SEG();
-    return finish_block(s, &h, fixed, (size_t)(p - s->raw), level);
+    return td_blk_finish(s, &h, fixed, (size_t)(p - s->raw), level);
 }
 
 int td_blk_decode_candles(td_blk_scratch_t *s, const uint8_t *buf, size_t len, td_blk_candle_t *out, size_t max)
 {
     td_blk_info_t h;
     rd_t r;
-    if (open_payload(s, buf, len, TD_BLK_CANDLES, &h, &r) != TD_OK) return TD_EPROTO;
+    if (td_blk_open_payload(s, buf, len, TD_BLK_CANDLES, &h, &r) != TD_OK) return TD_EPROTO;
     size_t n = h.count;
     if (n > max) return TD_ENOBUFS;
-    ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
+    td_blk_ensure((void **)&s->vals, &s->vals_cap, n * sizeof(int64_t));
     int64_t *v = s->vals;
     memset(out, 0, n * sizeof *out);
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     uint64_t prev = (uint64_t)h.min_time;
     for (size_t i = 0; i < n && !r.bad; i++) {
         prev += (uint64_t)v[i];
         out[i].c.time = (int64_t)prev;
     }
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     prev = 0;
     for (size_t i = 0; i < n && !r.bad; i++) {
         out[i].c.open = (int64_t)(prev + (uint64_t)v[i]);
         prev = (uint64_t)out[i].c.open;
     }
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     for (size_t i = 0; i < n && !r.bad; i++) out[i].c.high = (int64_t)((uint64_t)out[i].c.open + (uint64_t)v[i]);
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     for (size_t i = 0; i < n && !r.bad; i++) out[i].c.low = (int64_t)((uint64_t)out[i].c.open - (uint64_t)v[i]);
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     for (size_t i = 0; i < n && !r.bad; i++) out[i].c.close = (int64_t)((uint64_t)out[i].c.open + (uint64_t)v[i]);
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     for (size_t i = 0; i < n && !r.bad; i++) out[i].c.volume = (td_vol_t)(uint64_t)v[i];
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     for (size_t i = 0; i < n && !r.bad; i++)
         out[i].c.volume = (td_vol_t)(((unsigned __int128)(uint64_t)v[i] << 64) | (uint64_t)out[i].c.volume);
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     for (size_t i = 0; i < n && !r.bad; i++) out[i].c.trade_count = (uint64_t)v[i];
-    get_column(&r, v, n);
+    td_col_get(&r, v, n);
     prev = 0;
     for (size_t i = 0; i < n && !r.bad; i++) {
         prev += (uint64_t)v[i];
@@ -792,7 +781,7 @@ void td_idx_encode(const td_idx_entry_t *e, uint8_t out[TD_IDX_ENTRY])
     put32(out + 32, e->info.count);
     out[36] = e->info.kind;
     out[37] = e->info.iv;
-    out[38] = e->info.codec;
+    out[38] = (uint8_t)(e->info.codec | e->info.layout << 4);
     out[39] = e->info.nexch;
     put64(out + 40, e->info.max_seq);
     memcpy(out + 48, e->info.sym, strnlen(e->info.sym, TD_SYM_NAME_MAX));
@@ -810,7 +799,8 @@ int td_idx_decode(const uint8_t in[TD_IDX_ENTRY], td_idx_entry_t *e)
     e->info.count = get32(in + 32);
     e->info.kind = in[36];
     e->info.iv = in[37];
-    e->info.codec = in[38];
+    e->info.codec = in[38] & 0x0f;
+    e->info.layout = in[38] >> 4;
     e->info.nexch = in[39];
     e->info.max_seq = get64(in + 40);
     memcpy(e->info.sym, in + 48, TD_SYM_NAME_MAX);

@@ -221,7 +221,7 @@ void td_store_options_default(td_store_options_t *o)
     o->ring_capacity = 1u << 16;
     o->tick_ttl_days = TD_STORE_DEFAULT_TICK_TTL_DAYS;
     o->zstd_level = 1;
-    o->block_events = 4096;
+    o->block_events = TD_STORE_BLOCK_EVENTS;
     o->retention_every_s = 3600;
 }
 
@@ -1380,7 +1380,7 @@ int td_store_open(const char *dir, const td_store_options_t *opt, td_store_t **o
     td_store_t *s = td_calloc(1, sizeof *s);
     if (opt) s->opt = *opt;
     else td_store_options_default(&s->opt);
-    if (s->opt.block_events == 0) s->opt.block_events = 4096;
+    if (s->opt.block_events == 0) s->opt.block_events = TD_STORE_BLOCK_EVENTS;
     if (s->opt.block_events > TD_BLK_MAX_COUNT) s->opt.block_events = TD_BLK_MAX_COUNT;
     if (s->opt.flush_ms <= 0) s->opt.flush_ms = 1000;
     if (s->opt.ring_capacity < 1024) s->opt.ring_capacity = 1024;

@@ -28,13 +28,18 @@
 /* Events with sym 0 (exchange-wide GAP/RESYNC) are stored under this name and read back as sym 0. */
 #define TD_STORE_NOSYM_NAME "_EXCH"
 
-#define TD_BLK_MAX_SEGS 16 /* columns per block, each compressed on its own */
+#define TD_BLK_MAX_SEGS 48 /* columns per block, each compressed on its own */
 
 #define TD_BLK_TICKS   1
 #define TD_BLK_CANDLES 2
 
 #define TD_BLK_RAW  0
 #define TD_BLK_ZSTD 1
+
+/* Column layouts of tick blocks (the high nibble of the header's codec byte): 1 = the first one (kept for
+ * reading older stores: block.c), 2 = with the order model (ticks.c), written since. Candle blocks: 1. */
+#define TD_BLK_LAYOUT1 0
+#define TD_BLK_LAYOUT2 2
 
 /* Index entry on disk (.tdi), one per block, after the block is written. */
 #define TD_IDX_ENTRY 80u
@@ -43,7 +48,8 @@ typedef struct td_blk_info {
     uint32_t len;        /* whole block bytes */
     uint8_t kind;        /* TD_BLK_TICKS / TD_BLK_CANDLES */
     uint8_t iv;          /* candles: td_interval_t */
-    uint8_t codec;
+    uint8_t codec;       /* TD_BLK_RAW / TD_BLK_ZSTD (whether any column is compressed) */
+    uint8_t layout;      /* TD_BLK_LAYOUT1 / TD_BLK_LAYOUT2 */
     uint8_t nexch;
     uint32_t count;
     uint32_t raw_len;
@@ -80,15 +86,20 @@ typedef struct td_blk_scratch {
     int64_t *vals2;    /* a second column (decoding order ids) */
     size_t vals2_cap;
     uint32_t seg_end[TD_BLK_MAX_SEGS]; /* encoder: end offset of each column in raw */
+    uint32_t seg_plain;                /* encoder: columns (bit i) stored without zstd (random bits) */
     int nseg;
+    void *model;       /* layout 2: the order table and column arrays (ticks.c) */
 } td_blk_scratch_t;
 
 void td_blk_scratch_free(td_blk_scratch_t *s);
 
-/* Encodes n tick records (all of one symbol, n <= TD_BLK_MAX_COUNT) into scratch->out; returns the block
- * length or a negative TD_E* (TD_ENOBUFS: more than TD_BLK_MAX_EXCH exchanges). zstd_level 0 = raw. */
+/* Encodes n tick records (all of one symbol, n <= TD_BLK_MAX_COUNT) into scratch->out (layout 2); returns
+ * the block length or a negative TD_E* (TD_ENOBUFS: more than TD_BLK_MAX_EXCH exchanges). zstd_level 0 =
+ * raw. td_blk_encode_ticks_v1 writes layout 1 (only tests and fuzzing need it: the reader of old stores). */
 int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_t *recs, size_t n,
                         int zstd_level);
+int td_blk_encode_ticks_v1(td_blk_scratch_t *s, const char *sym, const td_blk_tick_t *recs, size_t n,
+                           int zstd_level);
 int td_blk_encode_candles(td_blk_scratch_t *s, const char *sym, td_interval_t iv, const td_blk_candle_t *recs,
                           size_t n, int zstd_level);
 

@@ -104,7 +104,9 @@ static void test_codec_roundtrip(void **state)
             in[i].seq = td_rng_below(&r, 4) ? i * 3 : (wild ? td_rng_next(&r) : 0);
         }
         int level = (int)td_rng_below(&r, 3); /* 0 = raw by choice */
-        int len = td_blk_encode_ticks(&enc, sym ? td_sym_name(sym) : TD_STORE_NOSYM_NAME, in, n, level);
+        const char *name = sym ? td_sym_name(sym) : TD_STORE_NOSYM_NAME;
+        /* both layouts: 2 is written, 1 must stay readable */
+        int len = round & 1 ? td_blk_encode_ticks_v1(&enc, name, in, n, level) : td_blk_encode_ticks(&enc, name, in, n, level);
         TD_CHECK(len > 0, "encode: %d", len);
         td_blk_info_t info;
         TD_CHECK(td_blk_parse_header(enc.out, (size_t)len, &info) == TD_OK, "header");
