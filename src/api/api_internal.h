@@ -41,6 +41,8 @@ typedef struct api_counters {
     _Atomic uint64_t rest_requests;
     _Atomic uint64_t rest_304;
     _Atomic uint64_t rest_store_errors;  /* REST answers that failed reading the store (500) */
+    _Atomic uint64_t ticks_flushes;      /* /ticks joins that had the store flush (ring lapped since W) */
+    _Atomic uint64_t ticks_incomplete;   /* /ticks answers with "complete":false */
     _Atomic uint64_t wakes;              /* wakeups from the engine handled */
     _Atomic uint64_t ring_lag;           /* gauge: records in the ring this thread has not read yet */
     _Atomic uint64_t batch_bytes;        /* gauge: bytes waiting in batching windows */

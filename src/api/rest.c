@@ -2,7 +2,8 @@
  * rest.c: the REST endpoints of API.md, /healthz and /metrics.
  *
  * Every answer is built from state readable from any thread without locks: engine snapshots (seqlock),
- * book snapshots, the recent-history rings (api/recent.h), counters. Bodies are built in the thread's
+ * book snapshots, the recent-history rings (api/recent.h), counters; /candles and /ticks also read the store
+ * (history joined to the rings without duplicate or hole: td_store_candles_merged, api/ticks.h). Bodies are built in the thread's
  * scratch buffer (capped at API_MAX_BODY) and copied once into the response.
  *
  * Caching (API.md): a candle range that ends before the open window is immutable: ETag + "public,
@@ -471,7 +472,8 @@ static void route_ticks(td_api_t *a, td_conn_t *c, uint32_t sym, const td_rest_q
         /* stored history (seq <= the store's visible seq) + the ring above it: api/ticks.h */
         td_ticks_query_t tq = { .sym = sym, .from_ns = from, .to_ns = to, .after_seq = q->after_seq,
                                 .limit = (size_t)limit };
-        int got = td_ticks_merged(a->store, a->recent, &tq, buf, buf + TD_REST_MAX_TICKS, &complete);
+        td_ticks_result_t res;
+        int got = td_ticks_merged(a->store, a->recent, &tq, buf, buf + TD_REST_MAX_TICKS, &res);
         if (got < 0) {
             CTR_ADD(t, rest_store_errors, 1);
             TD_LOG_RATELIMITED(TD_LOG_ERROR, "api", 5, "/ticks of %s: reading the store failed: %s", td_sym_name(sym),
@@ -480,6 +482,8 @@ static void route_ticks(td_api_t *a, td_conn_t *c, uint32_t sym, const td_rest_q
             return;
         }
         n = (size_t)got;
+        complete = res.complete;
+        if (res.flushed) CTR_ADD(t, ticks_flushes, 1);
     } else {
         n = td_recent_ticks_after(a->recent, sym, q->after_seq, from, to, buf, (size_t)limit, &complete, NULL);
     }
@@ -509,6 +513,7 @@ static void route_ticks(td_api_t *a, td_conn_t *c, uint32_t sym, const td_rest_q
     }
     td_jb_lit(b, "],\"complete\":");
     td_jb_cstr(b, complete ? "true" : "false");
+    if (!complete) CTR_ADD(t, ticks_incomplete, 1);
     td_jb_ch(b, '}');
     respond_body(c, b, "application/json", "Cache-Control: no-store\r\n");
 }
@@ -708,6 +713,8 @@ void api_metrics(td_api_t *a, td_jb_t *b)
         { "tickd_http_errors_total", "counter", "HTTP requests answered with an error", ss.http_errors },
         { "tickd_http_not_modified_total", "counter", "304 answers", SUMF(rest_304) },
         { "tickd_rest_store_errors_total", "counter", "REST answers that failed reading the store (500)", SUMF(rest_store_errors) },
+        { "tickd_ticks_store_flushes_total", "counter", "/ticks answers that had the store flush first (more new trades than the ring holds)", SUMF(ticks_flushes) },
+        { "tickd_ticks_incomplete_total", "counter", "/ticks answers marked complete:false", SUMF(ticks_incomplete) },
         { "tickd_timeouts_total", "counter", "connections timed out", ss.timeouts },
         { "tickd_out_cap_hits_total", "counter", "sends refused at the per-connection output cap", ss.out_cap_hits },
         { "tickd_slow_clients_conflated_total", "counter", "clients switched to conflation for reading too slowly", SUMF(slow_conflated) },

@@ -47,8 +47,9 @@ static int store_part(td_store_t *store, const td_ticks_query_t *q, uint64_t w, 
 }
 
 int td_ticks_merged(td_store_t *store, const td_recent_t *recent, const td_ticks_query_t *q, td_recent_tick_t *out,
-                    td_recent_tick_t *scratch, bool *complete)
+                    td_recent_tick_t *scratch, td_ticks_result_t *res)
 {
+    res->flushed = false;
     for (int attempt = 0;; attempt++) {
         /* order matters: W first, then the ring (so it holds everything above W it has not overwritten),
          * then the store (which holds everything at or below W) */
@@ -64,12 +65,13 @@ int td_ticks_merged(td_store_t *store, const td_recent_t *recent, const td_ticks
         if (n < q->limit && !holds && attempt == 0) {
             /* the ring lost trades the store has not made readable yet: flush and join again */
             (void)td_store_make_visible(store, VISIBLE_WAIT_MS);
+            res->flushed = true;
             continue;
         }
         /* a full store part needs nothing newer; otherwise the ring must hold all above W. When it does not,
          * the answer is the store part alone (a contiguous run, marked incomplete): appending the ring
          * would put a hole inside it */
-        *complete = skipped == 0 && (n == q->limit || holds);
+        res->complete = skipped == 0 && (n == q->limit || holds);
         if (holds)
             for (size_t i = 0; i < nr && n < q->limit; i++) out[n++] = scratch[i];
         return (int)n;

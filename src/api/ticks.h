@@ -34,9 +34,14 @@ typedef struct td_ticks_query {
     size_t limit;           /* the oldest `limit` matching trades, >= 1 */
 } td_ticks_query_t;
 
+typedef struct td_ticks_result {
+    bool complete;   /* the answer has every matching trade up to its last one (or all of them) */
+    bool flushed;    /* the ring had lost trades above W: the store was asked to flush and the join redone */
+} td_ticks_result_t;
+
 /* Fills out (q->limit entries) with the join, oldest first, seq strictly increasing; scratch holds q->limit
  * entries too (the ring snapshot). Returns the count, or a negative TD_E* when the store could not be read. */
 int td_ticks_merged(td_store_t *store, const td_recent_t *recent, const td_ticks_query_t *q, td_recent_tick_t *out,
-                    td_recent_tick_t *scratch, bool *complete);
+                    td_recent_tick_t *scratch, td_ticks_result_t *res);
 
 #endif

@@ -49,6 +49,13 @@
  * and replaced when the file was sealed (new inode). Every block is checked (crc) and decoded with bounds
  * checks; a bad block is counted (corrupt_blocks), logged rate-limited and skipped, never returned.
  *
+ * == Visible seq ==
+ * visible[sym] (store.h td_store_visible_seq): raised at the end of a flush in which no write failed (checked
+ * against stats.write_errors since the previous flush, and no stage left behind), to the largest seq the writer
+ * has taken for sym, and never for a symbol that lost records to a failed block (symw_t.lost). Published before
+ * stats.written, so td_store_make_visible() returning implies the new values. Initialised at open from the index
+ * entries of the three newest tick partitions.
+ *
  * == Restart ==
  * The state log holds, per symbol name, the engine snapshot of the last flush. At start the engine gets it
  * back (td_store_restore_state) with seq advanced by TD_STORE_SEQ_RESTART_GAP past the larger of the logged

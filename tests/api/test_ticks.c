@@ -45,10 +45,10 @@ static void emit(td_store_t *s, td_recent_t *r, uint32_t sym, uint8_t exch, uint
 
 /* The join of [from, to] after after_seq must be exactly the emitted trades in that window, in order. */
 static size_t check_join(td_store_t *s, td_recent_t *r, uint32_t sym, int64_t from, int64_t to, uint64_t after,
-                         size_t limit, bool *complete, const char *what)
+                         size_t limit, td_ticks_result_t *res, const char *what)
 {
     td_ticks_query_t q = { .sym = sym, .from_ns = from, .to_ns = to, .after_seq = after, .limit = limit };
-    int n = td_ticks_merged(s, r, &q, out, scratch, complete);
+    int n = td_ticks_merged(s, r, &q, out, scratch, res);
     TD_CHECK(n >= 0, "%s: join failed %d", what, n);
     size_t k = 0, want = 0;
     for (size_t i = 0; i < nemitted && want < limit; i++) {
@@ -74,10 +74,10 @@ static void check_paging(td_store_t *s, td_recent_t *r, uint32_t sym, size_t lim
     uint64_t after = 0;
     size_t total = 0;
     for (int page = 0; page < 10000; page++) {
-        bool complete;
+        td_ticks_result_t res;
         td_ticks_query_t q = { .sym = sym, .from_ns = T0, .to_ns = INT64_MAX, .after_seq = after, .limit = limit };
-        int n = td_ticks_merged(s, r, &q, out, scratch, &complete);
-        TD_CHECK(n >= 0 && complete, "page %d: %d, complete %d", page, n, complete);
+        int n = td_ticks_merged(s, r, &q, out, scratch, &res);
+        TD_CHECK(n >= 0 && res.complete && !res.flushed, "page %d: %d, complete %d", page, n, res.complete);
         for (int i = 0; i < n; i++) {
             TD_CHECK(out[i].seq == emitted[total].seq, "page %d item %d: seq %llu, want %llu", page, i,
                      (unsigned long long)out[i].seq, (unsigned long long)emitted[total].seq);
@@ -105,46 +105,47 @@ static void test_join(void **state)
     char err[256];
     TD_CHECK(td_store_open(dir, &o, &s, err, sizeof err) == TD_OK, "open: %s", err);
     td_recent_t *r = td_recent_create();
-    bool complete;
+    td_ticks_result_t res;
     uint64_t seq = 1000;
 
     /* nothing flushed: all from the ring */
     for (int i = 0; i < 300; i++) emit(s, r, sym, ex, seq += 2, true);
-    check_join(s, r, sym, INT64_MIN, INT64_MAX, 0, MAXT, &complete, "ring only");
-    TD_CHECK(complete && td_store_visible_seq(s, sym) == 0, "ring only: complete, nothing visible");
+    check_join(s, r, sym, INT64_MIN, INT64_MAX, 0, MAXT, &res, "ring only");
+    TD_CHECK(res.complete && !res.flushed && td_store_visible_seq(s, sym) == 0, "ring only: complete, nothing visible");
     /* half flushed: the store part up to W, then the ring */
     TD_CHECK(td_store_sync(s) == TD_OK, "sync");
     for (int i = 0; i < 700; i++) emit(s, r, sym, ex, seq += 2, true);
     uint64_t w = td_store_visible_seq(s, sym);
     TD_CHECK(w == emitted[299].seq, "visible %llu", (unsigned long long)w);
-    check_join(s, r, sym, INT64_MIN, INT64_MAX, 0, MAXT, &complete, "store + ring");
-    TD_CHECK(complete, "store + ring complete");
+    check_join(s, r, sym, INT64_MIN, INT64_MAX, 0, MAXT, &res, "store + ring");
+    TD_CHECK(res.complete && !res.flushed, "store + ring complete");
     /* windows across the W boundary, limits, after_seq inside either part */
-    check_join(s, r, sym, emitted[250].exch_ns, emitted[400].exch_ns, 0, MAXT, &complete, "window across W");
-    check_join(s, r, sym, emitted[250].exch_ns, INT64_MAX, 0, 30, &complete, "limit inside the store part");
-    check_join(s, r, sym, emitted[290].exch_ns, INT64_MAX, 0, 30, &complete, "limit across W");
-    check_join(s, r, sym, INT64_MIN, INT64_MAX, emitted[100].seq, 500, &complete, "after_seq in the store part");
-    check_join(s, r, sym, INT64_MIN, INT64_MAX, emitted[500].seq, 500, &complete, "after_seq in the ring part");
+    check_join(s, r, sym, emitted[250].exch_ns, emitted[400].exch_ns, 0, MAXT, &res, "window across W");
+    check_join(s, r, sym, emitted[250].exch_ns, INT64_MAX, 0, 30, &res, "limit inside the store part");
+    check_join(s, r, sym, emitted[290].exch_ns, INT64_MAX, 0, 30, &res, "limit across W");
+    check_join(s, r, sym, INT64_MIN, INT64_MAX, emitted[100].seq, 500, &res, "after_seq in the store part");
+    check_join(s, r, sym, INT64_MIN, INT64_MAX, emitted[500].seq, 500, &res, "after_seq in the ring part");
     check_paging(s, r, sym, 97);
     /* more unflushed trades than the ring holds: the join has the store flush, then it is whole again */
     for (int i = 0; i < TD_RECENT_TICKS + 1500; i++) emit(s, r, sym, ex, seq += 2, true);
     TD_CHECK(td_store_visible_seq(s, sym) == w, "no flush happened by itself");
-    size_t n = check_join(s, r, sym, INT64_MIN, INT64_MAX, 0, MAXT, &complete, "ring overrun");
-    TD_CHECK(complete && n == nemitted, "ring overrun: complete %d, %zu of %zu", complete, n, nemitted);
+    size_t n = check_join(s, r, sym, INT64_MIN, INT64_MAX, 0, MAXT, &res, "ring overrun");
+    TD_CHECK(res.complete && res.flushed && n == nemitted, "ring overrun: complete %d, flushed %d, %zu of %zu", res.complete,
+             res.flushed, n, nemitted);
     TD_CHECK(td_store_visible_seq(s, sym) == seq, "the join made everything visible");
     check_paging(s, r, sym, 1000);
     /* the ring lost trades the store never got (cannot be flushed): the stored part alone, incomplete */
     size_t stored = nemitted;
     for (int i = 0; i < TD_RECENT_TICKS + 10; i++) emit(s, r, sym, ex, seq += 2, false);
     td_ticks_query_t q = { .sym = sym, .from_ns = INT64_MIN, .to_ns = INT64_MAX, .after_seq = 0, .limit = MAXT };
-    int got = td_ticks_merged(s, r, &q, out, scratch, &complete);
-    TD_CHECK(!complete, "a hole is reported");
+    int got = td_ticks_merged(s, r, &q, out, scratch, &res);
+    TD_CHECK(!res.complete && res.flushed, "a hole is reported");
     TD_CHECK(got == (int)stored, "the stored part alone: %d of %zu", got, stored);
     for (int i = 1; i < got; i++) TD_CHECK(out[i].seq > out[i - 1].seq, "strictly increasing at %d", i);
     /* ... but a store part that fills the limit is complete on its own */
     q.limit = 100;
-    got = td_ticks_merged(s, r, &q, out, scratch, &complete);
-    TD_CHECK(got == 100 && complete, "a full store part: %d, complete %d", got, complete);
+    got = td_ticks_merged(s, r, &q, out, scratch, &res);
+    TD_CHECK(got == 100 && res.complete, "a full store part: %d, complete %d", got, res.complete);
     td_recent_destroy(r);
     td_store_close(s);
     td_test_rm_rf(dir);
