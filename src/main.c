@@ -45,7 +45,9 @@ static void store_on_event(void *ctx, const td_event_t *ev, uint64_t seq)
 static void store_on_out(void *ctx, const td_out_t *o)
 {
     store_link_t *l = ctx;
-    if (l->store && (o->type == TD_OUT_NBBO || o->type == TD_OUT_CANDLE)) td_store_append_out(l->store, o);
+    /* resolved trades (REST /ticks history), NBBO changes, closed candles; store.h td_store_append_out */
+    if (l->store && (o->type == TD_OUT_TRADE || o->type == TD_OUT_NBBO || o->type == TD_OUT_CANDLE))
+        td_store_append_out(l->store, o);
 }
 
 static void node_emit(void *ctx, const td_out_t *o)

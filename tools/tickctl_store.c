@@ -2,7 +2,7 @@
  * tickctl_store.c: the store's admin subcommands.
  *   verify DIR                         every block's checksum and decode, every index; exit 1 naming damage
  *   import DIR --feed SPEC [...]       a feed (lobster/itch50/recording/sim:...;rate=max) into the store,
- *                                      through an engine so NBBO changes and candles are stored too
+ *                                      through an engine so its trades, NBBO changes and candles are stored too
  *   export DIR SYMBOL FROM TO          ticks as CSV on stdout; --candles IV for candles instead
  * Times: nanoseconds since the epoch, or YYYY-MM-DD[THH:MM[:SS]] (UTC).
  * Single-threaded apart from the store's own writer.
@@ -58,7 +58,8 @@ static void imp_event(void *ctx, const td_event_t *ev, uint64_t seq)
 
 static void imp_out(void *ctx, const td_out_t *o)
 {
-    if (o->type == TD_OUT_NBBO || o->type == TD_OUT_CANDLE) td_store_append_out(((imp_t *)ctx)->store, o);
+    if (o->type == TD_OUT_TRADE || o->type == TD_OUT_NBBO || o->type == TD_OUT_CANDLE)
+        td_store_append_out(((imp_t *)ctx)->store, o);
 }
 
 static int cmd_import(int argc, char **argv)
@@ -72,7 +73,8 @@ static int cmd_import(int argc, char **argv)
         if (!strcmp(argv[i], "--help")) {
             printf("usage: tickctl import DIR --feed SPEC [--feed SPEC...] [--max N] [--raw]\n"
                    "  reads each feed to its end into the store in DIR (backfill). The events go through an\n"
-                   "  engine, so NBBO changes and every closed candle are stored as well (--raw: events only).\n"
+                   "  engine, so its resolved trades (TRADE_OUT), NBBO changes and every closed candle are\n"
+                   "  stored as well (--raw: events only).\n"
                    "  SPEC as for tickd --feed: lobster:MSG.csv[,BOOK.csv], itch50:FILE, recording:..., or\n"
                    "  sim:...;rate=max with --max N (the simulator never ends).\n");
             return 0;
@@ -184,7 +186,11 @@ static int parse_time(const char *s, int64_t *ns)
     return TD_OK;
 }
 
-static const char *type_name(uint8_t t) { return t == TD_SREC_NBBO ? "NBBO" : td_ev_type_name((td_ev_type_t)t); }
+/* Stored-only record types are upper case (they are not feed events): NBBO changes, the engine's trades. */
+static const char *type_name(uint8_t t)
+{
+    return t == TD_SREC_NBBO ? "NBBO" : t == TD_SREC_TRADE ? "TRADE_OUT" : td_ev_type_name((td_ev_type_t)t);
+}
 
 static void csv_tick(const td_store_tick_t *t)
 {
@@ -192,6 +198,7 @@ static void csv_tick(const td_store_tick_t *t)
     char a[TD_DEC_BUFSZ] = "", b[TD_DEC_BUFSZ] = "", c[TD_DEC_BUFSZ] = "", d[TD_DEC_BUFSZ] = "";
     switch (ev->type) {
     case TD_EV_TRADE:
+    case TD_SREC_TRADE: /* price, qty, trade id; side = aggressor */
         td_dec_fmt(ev->u.trade.price, a);
         td_dec_fmt(ev->u.trade.qty, b);
         snprintf(c, sizeof c, "%llu", (unsigned long long)ev->u.trade.trade_id);
@@ -243,7 +250,8 @@ static int cmd_export(int argc, char **argv)
             printf("usage: tickctl export DIR SYMBOL FROM TO [--candles IV]\n"
                    "  FROM/TO: ns since the epoch or YYYY-MM-DD[THH:MM[:SS]] UTC (inclusive).\n"
                    "  ticks CSV: exch_ns,recv_ns,seq,src_seq,type,exchange,side,flags,a,b,c,d where a..d are\n"
-                   "    TRADE price,qty,trade_id; ORDER_* price,qty,order_id,new_order_id; QUOTE/NBBO bid,bid_qty,\n"
+                   "    TRADE and TRADE_OUT (the engine's trade, side = aggressor) price,qty,trade_id;\n"
+                   "    ORDER_* price,qty,order_id,new_order_id; QUOTE/NBBO bid,bid_qty,\n"
                    "    ask,ask_qty (NBBO: exchange = bid venue, side = ask venue); LEVEL_* price,qty;\n"
                    "    STATUS state,reason; GAP/RESYNC expected,received.\n"
                    "  --candles IV (1s 10s 1m 5m 15m 1h 1d 1w): time,open,high,low,close,volume,trade_count\n");

@@ -40,6 +40,9 @@ typedef struct api_counters {
     _Atomic uint64_t client_errors;      /* error messages sent to clients */
     _Atomic uint64_t rest_requests;
     _Atomic uint64_t rest_304;
+    _Atomic uint64_t rest_store_errors;  /* REST answers that failed reading the store (500) */
+    _Atomic uint64_t ticks_flushes;      /* /ticks joins that had the store flush (ring lapped since W) */
+    _Atomic uint64_t ticks_incomplete;   /* /ticks answers with "complete":false */
     _Atomic uint64_t wakes;              /* wakeups from the engine handled */
     _Atomic uint64_t ring_lag;           /* gauge: records in the ring this thread has not read yet */
     _Atomic uint64_t batch_bytes;        /* gauge: bytes waiting in batching windows */
@@ -53,7 +56,7 @@ typedef struct api_thread {
     td_lat_hist_t latency;      /* recv_ns -> queued to the socket, per delivery */
     td_jb_t scratch;            /* REST bodies and per-client messages */
     void *candle_buf;           /* REST: TD_REST_MAX_CANDLES candles, allocated on first use */
-    void *tick_buf;             /* REST: TD_REST_MAX_TICKS ticks, allocated on first use */
+    void *tick_buf;             /* REST: 2 x TD_REST_MAX_TICKS ticks (answer + ring snapshot), on first use */
     api_stream_t *stream;
 } api_thread_t;
 
@@ -67,7 +70,7 @@ struct td_api {
     td_engine_t *eng;
     td_bcast_t *ring;
     td_recent_t *recent;
-    td_store_t *store;          /* history for /candles (NULL: the in-memory rings only) */
+    td_store_t *store;          /* history for /candles and /ticks (NULL: the in-memory rings only) */
     int nthreads;
     api_thread_t *thr;
     _Atomic bool running;

@@ -131,32 +131,46 @@ static const symrings_t *get_rings(const td_recent_t *r, uint32_t sym)
 size_t td_recent_ticks(const td_recent_t *r, uint32_t sym, int64_t from_ns, int64_t to_ns, td_recent_tick_t *out,
                        size_t max, bool *complete)
 {
+    return td_recent_ticks_after(r, sym, 0, from_ns, to_ns, out, max, complete, NULL);
+}
+
+size_t td_recent_ticks_after(const td_recent_t *r, uint32_t sym, uint64_t after_seq, int64_t from_ns, int64_t to_ns,
+                             td_recent_tick_t *out, size_t max, bool *complete, bool *holds_after)
+{
+    bool holds = true;
     *complete = true;
     const symrings_t *s = get_rings(r, sym);
     const ring_t *g = s ? atomic_load_explicit(&s->ticks, memory_order_acquire) : NULL;
-    if (!g || max == 0) return 0;
-    uint64_t pos = atomic_load_explicit(&((ring_t *)g)->pos, memory_order_acquire);
-    uint64_t lo = pos > g->cap ? pos - g->cap : 0;
     size_t n = 0;
-    bool first = true;
-    for (uint64_t i = lo; i < pos && n < max; i++) {
-        td_recent_tick_t t;
-        slot_copy(g, i, &t);
-        if (!slot_ok(g, i)) {
-            /* overwritten under us: everything read so far is older still, so drop it too (the answer
-             * stays one contiguous run, never a run with a hole) */
-            *complete = false;
-            n = 0;
-            continue;
+    if (g) {
+        uint64_t pos = atomic_load_explicit(&((ring_t *)g)->pos, memory_order_acquire);
+        uint64_t lo = pos > g->cap ? pos - g->cap : 0;
+        bool dropped = lo > 0; /* trades older than slot lo were overwritten */
+        bool first = true;
+        for (uint64_t i = lo; i < pos; i++) {
+            td_recent_tick_t t;
+            slot_copy(g, i, &t);
+            if (!slot_ok(g, i)) {
+                /* overwritten under us: everything read so far is older still, so drop it too (the answer
+                 * stays one contiguous run, never a run with a hole); the next intact slot is the oldest */
+                *complete = false;
+                dropped = true;
+                first = true;
+                n = 0;
+                continue;
+            }
+            if (first) {
+                first = false;
+                if (lo > 0 && t.exch_ns > from_ns) *complete = false;
+                /* trades are added in seq order: all the lost ones are older than this one */
+                holds = !dropped || t.seq <= after_seq;
+            }
+            if (t.seq <= after_seq || t.exch_ns < from_ns || t.exch_ns > to_ns) continue;
+            if (n == max) break;
+            out[n++] = t;
         }
-        if (first) {
-            first = false;
-            if (lo > 0 && t.exch_ns > from_ns) *complete = false;
-        }
-        if (t.exch_ns < from_ns) continue;
-        if (t.exch_ns > to_ns) break;
-        out[n++] = t;
     }
+    if (holds_after) *holds_after = holds;
     return n;
 }
 

@@ -1,6 +1,7 @@
 /*
  * recent.h: bounded in-memory history per symbol (recent trades and recently closed candles of every
- * interval), for REST /ticks and /candles until the store (src/store) answers older ranges.
+ * interval), for REST /ticks and /candles: the part the store (src/store) has not made readable yet, and
+ * everything when tickd runs without a store.
  *
  * One writer (the engine thread, through the out-record callback), lock-free readers on any I/O thread.
  * Each ring is a fixed array of slots plus two counters: `intent` (raised before a slot is overwritten)
@@ -42,11 +43,17 @@ void td_recent_destroy(td_recent_t *r);
 /* Writer: a TRADE or CANDLE out record (others are ignored). */
 void td_recent_add(td_recent_t *r, const td_out_t *o);
 
-/* Trades with from_ns <= exch_ns <= to_ns, oldest first, at most max (the oldest max when more match:
- * page on with from_ns = last + 1). *complete is false when the ring no longer holds everything since
- * from_ns. (Late trades make exch_ns not quite sorted; the scan stops at the first one past to_ns.) */
+/* Trades with from_ns <= exch_ns <= to_ns, oldest (lowest seq) first, at most max (the oldest max when more
+ * match). *complete is false when the ring no longer holds everything since from_ns. (Late trades make
+ * exch_ns not quite sorted: every held trade in the range is returned, in seq order.) */
 size_t td_recent_ticks(const td_recent_t *r, uint32_t sym, int64_t from_ns, int64_t to_ns, td_recent_tick_t *out,
                        size_t max, bool *complete);
+/* The same, only trades with seq > after_seq, and *holds_after (may be NULL): whether this snapshot holds
+ * every trade with seq > after_seq the ring was ever given for sym, i.e. nothing was overwritten, or the
+ * oldest trade still held has seq <= after_seq. It is what joins the ring to the store without a hole
+ * (api/ticks.c): with W the store's visible seq, store records seq <= W + ring trades seq > W. */
+size_t td_recent_ticks_after(const td_recent_t *r, uint32_t sym, uint64_t after_seq, int64_t from_ns, int64_t to_ns,
+                             td_recent_tick_t *out, size_t max, bool *complete, bool *holds_after);
 /* Closed candles with from_s <= time <= to_s, oldest first, at most max (the oldest max when more match:
  * like a paginated query). *complete is false when older candles inside the range were evicted.
  * *last_closed_end_s gets the end of the newest closed candle held (0 if none). */

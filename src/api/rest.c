@@ -2,7 +2,8 @@
  * rest.c: the REST endpoints of API.md, /healthz and /metrics.
  *
  * Every answer is built from state readable from any thread without locks: engine snapshots (seqlock),
- * book snapshots, the recent-history rings (api/recent.h), counters. Bodies are built in the thread's
+ * book snapshots, the recent-history rings (api/recent.h), counters; /candles and /ticks also read the store
+ * (history joined to the rings without duplicate or hole: td_store_candles_merged, api/ticks.h). Bodies are built in the thread's
  * scratch buffer (capped at API_MAX_BODY) and copied once into the response.
  *
  * Caching (API.md): a candle range that ends before the open window is immutable: ETag + "public,
@@ -21,9 +22,11 @@
 
 #include "api/api_internal.h"
 #include "api/encode.h"
+#include "api/ticks.h"
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/decimal.h"
+#include "core/log.h"
 #include "feed/live.h"
 
 /* ---- routes and parameters (pure) ---- */
@@ -107,7 +110,7 @@ int td_rest_parse_query(td_slice_t query, td_rest_query_t *q, char *err, size_t 
         int vn = td_http_pct_decode(v, val, sizeof val - 1, true);
         bool known = !strcmp(key, "interval") || !strcmp(key, "from") || !strcmp(key, "to") ||
                      !strcmp(key, "limit") || !strcmp(key, "depth") || !strcmp(key, "exchange") ||
-                     !strcmp(key, "from_ms") || !strcmp(key, "to_ms");
+                     !strcmp(key, "from_ms") || !strcmp(key, "to_ms") || !strcmp(key, "after_seq");
         if (!known) continue;
         if (vn < 0) {
             snprintf(err, errlen, "%s: bad value (bad percent-encoding or longer than %zu bytes)", key,
@@ -155,6 +158,16 @@ int td_rest_parse_query(td_slice_t query, td_rest_query_t *q, char *err, size_t 
                 return TD_EPROTO;
             }
             q->has_limit = true;
+        } else if (!strcmp(key, "after_seq")) {
+            if (q->has_after_seq) continue;
+            int64_t after;
+            if (parse_i64(val, 0, INT64_MAX, &after) != TD_OK) {
+                snprintf(err, errlen, "after_seq must be an integer from 0 to %lld (a seq from an earlier answer)",
+                         (long long)INT64_MAX);
+                return TD_EPROTO;
+            }
+            q->after_seq = (uint64_t)after;
+            q->has_after_seq = true;
         } else if (!strcmp(key, "depth")) {
             if (q->has_depth) continue;
             if (parse_i64(val, 1, TD_BOOK_SNAP_DEPTH, &q->depth) != TD_OK) {
@@ -395,6 +408,9 @@ static void route_candles(td_api_t *a, td_conn_t *c, const td_http_req_t *req, u
         int got = td_store_candles_merged(a->store, sym, iv, from, to, (size_t)limit, open ? &s.candles[iv] : NULL,
                                           open, buf, (size_t)limit);
         if (got < 0) {
+            CTR_ADD(thread_of(a, c), rest_store_errors, 1);
+            TD_LOG_RATELIMITED(TD_LOG_ERROR, "api", 5, "/candles of %s: reading the store failed: %s",
+                               td_sym_name(sym), td_strerror(got));
             td_conn_http_error(c, 500, "internal", "candle store read failed", NULL);
             return;
         }
@@ -448,10 +464,29 @@ static void route_ticks(td_api_t *a, td_conn_t *c, uint32_t sym, const td_rest_q
         return;
     }
     api_thread_t *t = thread_of(a, c);
-    if (!t->tick_buf) t->tick_buf = td_malloc(TD_REST_MAX_TICKS * sizeof(td_recent_tick_t)); /* kept */
+    if (!t->tick_buf) t->tick_buf = td_malloc(2 * TD_REST_MAX_TICKS * sizeof(td_recent_tick_t)); /* kept */
     td_recent_tick_t *buf = t->tick_buf;
     bool complete;
-    size_t n = td_recent_ticks(a->recent, sym, from, to, buf, (size_t)limit, &complete);
+    size_t n;
+    if (a->store) {
+        /* stored history (seq <= the store's visible seq) + the ring above it: api/ticks.h */
+        td_ticks_query_t tq = { .sym = sym, .from_ns = from, .to_ns = to, .after_seq = q->after_seq,
+                                .limit = (size_t)limit };
+        td_ticks_result_t res;
+        int got = td_ticks_merged(a->store, a->recent, &tq, buf, buf + TD_REST_MAX_TICKS, &res);
+        if (got < 0) {
+            CTR_ADD(t, rest_store_errors, 1);
+            TD_LOG_RATELIMITED(TD_LOG_ERROR, "api", 5, "/ticks of %s: reading the store failed: %s", td_sym_name(sym),
+                               td_strerror(got));
+            td_conn_http_error(c, 500, "internal", "tick store read failed", NULL);
+            return;
+        }
+        n = (size_t)got;
+        complete = res.complete;
+        if (res.flushed) CTR_ADD(t, ticks_flushes, 1);
+    } else {
+        n = td_recent_ticks_after(a->recent, sym, q->after_seq, from, to, buf, (size_t)limit, &complete, NULL);
+    }
     td_jb_lit(b, "{\"symbol\":");
     td_jb_qstr(b, td_sym_name(sym));
     td_jb_lit(b, ",\"ticks\":[");
@@ -478,6 +513,7 @@ static void route_ticks(td_api_t *a, td_conn_t *c, uint32_t sym, const td_rest_q
     }
     td_jb_lit(b, "],\"complete\":");
     td_jb_cstr(b, complete ? "true" : "false");
+    if (!complete) CTR_ADD(t, ticks_incomplete, 1);
     td_jb_ch(b, '}');
     respond_body(c, b, "application/json", "Cache-Control: no-store\r\n");
 }
@@ -676,6 +712,9 @@ void api_metrics(td_api_t *a, td_jb_t *b)
         { "tickd_http_requests_total", "counter", "HTTP requests", ss.http_requests },
         { "tickd_http_errors_total", "counter", "HTTP requests answered with an error", ss.http_errors },
         { "tickd_http_not_modified_total", "counter", "304 answers", SUMF(rest_304) },
+        { "tickd_rest_store_errors_total", "counter", "REST answers that failed reading the store (500)", SUMF(rest_store_errors) },
+        { "tickd_ticks_store_flushes_total", "counter", "/ticks answers that had the store flush first (more new trades than the ring holds)", SUMF(ticks_flushes) },
+        { "tickd_ticks_incomplete_total", "counter", "/ticks answers marked complete:false", SUMF(ticks_incomplete) },
         { "tickd_timeouts_total", "counter", "connections timed out", ss.timeouts },
         { "tickd_out_cap_hits_total", "counter", "sends refused at the per-connection output cap", ss.out_cap_hits },
         { "tickd_slow_clients_conflated_total", "counter", "clients switched to conflation for reading too slowly", SUMF(slow_conflated) },

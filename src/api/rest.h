@@ -42,11 +42,12 @@ td_route_t td_rest_route(td_slice_t path, char symbol[TD_SYM_NAME_MAX + 1], bool
 #define TD_REST_MAX_TICKS 10000
 
 typedef struct td_rest_query {
-    bool has_interval, has_from, has_to, has_limit, has_depth, has_exchange, has_from_ms, has_to_ms;
+    bool has_interval, has_from, has_to, has_limit, has_depth, has_exchange, has_from_ms, has_to_ms, has_after_seq;
     td_interval_t interval;
     int64_t from, to;       /* seconds */
     int64_t from_ms, to_ms;
     int64_t limit;          /* 1..TD_REST_MAX_TICKS (routes cap further) */
+    uint64_t after_seq;     /* /ticks: only trades with seq > after_seq (0..INT64_MAX) */
     int64_t depth;          /* 1..TD_BOOK_SNAP_DEPTH */
     char exchange[TD_EXCH_NAME_MAX + 1];
 } td_rest_query_t;

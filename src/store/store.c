@@ -49,6 +49,13 @@
  * and replaced when the file was sealed (new inode). Every block is checked (crc) and decoded with bounds
  * checks; a bad block is counted (corrupt_blocks), logged rate-limited and skipped, never returned.
  *
+ * == Visible seq ==
+ * visible[sym] (store.h td_store_visible_seq): raised at the end of a flush in which no write failed (checked
+ * against stats.write_errors since the previous flush, and no stage left behind), to the largest seq the writer
+ * has taken for sym, and never for a symbol that lost records to a failed block (symw_t.lost). Published before
+ * stats.written, so td_store_make_visible() returning implies the new values. Initialised at open from the index
+ * entries of the three newest tick partitions.
+ *
  * == Restart ==
  * The state log holds, per symbol name, the engine snapshot of the last flush. At start the engine gets it
  * back (td_store_restore_state) with seq advanced by TD_STORE_SEQ_RESTART_GAP past the larger of the logged
@@ -111,6 +118,7 @@ typedef struct symw {
     int64_t state_pair;  /* slot pair in state.tds (-1: not assigned yet) */
     uint64_t state_next_gen; /* generation of the next state record */
     bool active;
+    bool lost;           /* records of this symbol were dropped (a block failed): its visible seq stops */
     cvec_t candles[TD_IV_COUNT];
 } symw_t;
 
@@ -160,6 +168,9 @@ struct td_store {
     _Atomic uint64_t sync_req;
     _Atomic uint64_t visible_req; /* readers: flush (no fsync) up to this record count */
     _Atomic uint64_t parts_created; /* bumped by the writer: in-process readers re-list their directories */
+    /* per symbol (TD_SYM_MAX + 1): every record with seq <= visible[sym] is readable (store.h
+     * td_store_visible_seq); raised by the writer after a clean flush, read lock-free by anyone */
+    _Atomic uint64_t *visible;
     /* writer state */
     symw_t **syms;
     uint32_t *active;
@@ -168,6 +179,7 @@ struct td_store {
     uint64_t pw_clock;
     td_blk_scratch_t wscratch;
     uint64_t drained, buffered, staged;
+    uint64_t errors_at_flush; /* stats.write_errors when the last flush published the visible seqs */
     int64_t next_flush_ns, last_fsync_ns, next_retention_ns;
     int64_t newest_key[2][TD_IV_COUNT]; /* [kind-1][iv] */
     /* sealing: a maintenance thread compacts partitions the writer has closed, so a midnight rollover does not
@@ -226,6 +238,11 @@ void td_store_options_default(td_store_options_t *o)
 }
 
 const td_store_stats_t *td_store_stats(const td_store_t *s) { return &s->st; }
+
+uint64_t td_store_visible_seq(const td_store_t *s, uint32_t sym)
+{
+    return sym <= TD_SYM_MAX ? atomic_load_explicit(&s->visible[sym], memory_order_acquire) : 0;
+}
 
 size_t td_store_backlog(const td_store_t *s) { return s->ring ? td_spsc_size(s->ring) : 0; }
 
@@ -551,6 +568,7 @@ static void cut_ticks(td_store_t *s, uint32_t sym, symw_t *b)
     if (len > 0) stage_block(s, w, s->wscratch.out, (size_t)len);
     else {
         STAT_ADD(s, write_errors, 1);
+        b->lost = true; /* these records are gone: the visible seq must never pass them */
         TD_LOG_RATELIMITED(TD_LOG_ERROR, "store", 1, "%s: %u events could not be stored: %s", sym_name_of(sym),
                            b->n, td_strerror(len));
     }
@@ -690,6 +708,21 @@ static void flush_all(td_store_t *s, bool force_sync)
         }
     for (int i = 0; i < no; i++) pw_write_stage(s, order[i]);
     s->staged = 0;
+    /* Visible seqs: every record drained so far is in the files now, unless a write failed (its stage is
+     * kept for the next flush) or a block was dropped. Each symbol's records were appended in seq order, so
+     * after a clean flush everything of sym at or below b->max_seq is readable. Every symbol touched since
+     * the last flush is still in the active list here. Published before stats.written, so a reader that saw
+     * td_store_make_visible() return sees the new values. */
+    uint64_t errors = atomic_load_explicit(&s->st.write_errors, memory_order_relaxed);
+    bool clean = errors == s->errors_at_flush; /* none since the previous flush ended, this one included */
+    for (int i = 0; i < MAX_PW && clean; i++)
+        if (s->pws[i].used && (s->pws[i].stage_n || s->pws[i].istage_n)) clean = false;
+    for (uint32_t i = 0; i < s->nactive && clean; i++) {
+        uint32_t sym = s->active[i];
+        const symw_t *b = s->syms[sym];
+        if (!b->lost && b->max_seq > atomic_load_explicit(&s->visible[sym], memory_order_relaxed))
+            atomic_store_explicit(&s->visible[sym], b->max_seq, memory_order_release);
+    }
     write_states(s, force_sync, now);
     /* symbols whose state was not due stay in the active list for the next flush */
     uint32_t keep = 0;
@@ -697,6 +730,7 @@ static void flush_all(td_store_t *s, bool force_sync)
         if (s->syms[s->active[i]]->active) s->active[keep++] = s->active[i];
     s->nactive = keep;
     atomic_store_explicit(&s->st.written, upto, memory_order_release);
+    s->errors_at_flush = errors;
     bool do_sync = force_sync || s->opt.fsync_ms == TD_STORE_FSYNC_BATCH ||
                    (s->opt.fsync_ms > 0 && now - s->last_fsync_ns >= (int64_t)s->opt.fsync_ms * TD_NS_PER_MS);
     if (do_sync) {
@@ -812,7 +846,20 @@ int td_store_append_out(td_store_t *s, const td_out_t *o)
     memset(&r, 0, sizeof r);
     r.ev.sym = o->sym;
     r.seq = o->seq;
-    if (o->type == TD_OUT_NBBO) {
+    if (o->type == TD_OUT_TRADE) {
+        /* store.h TD_SREC_TRADE: the trade as the engine resolved it (an order-level execution event has no
+         * price; qty is what was actually removed), with its own out seq */
+        r.kind = REC_EVENT;
+        r.ev.type = TD_SREC_TRADE;
+        r.ev.exch = o->exch;
+        r.ev.side = o->side;
+        r.ev.flags = o->aux;
+        r.ev.exch_ns = o->exch_ns;
+        r.ev.recv_ns = o->recv_ns;
+        r.ev.u.trade.price = o->u.trade.price;
+        r.ev.u.trade.qty = o->u.trade.qty;
+        r.ev.u.trade.trade_id = o->u.trade.trade_id;
+    } else if (o->type == TD_OUT_NBBO) {
         r.kind = REC_EVENT;
         r.ev.type = TD_SREC_NBBO;
         r.ev.exch = o->u.nbbo.bid_exch;
@@ -963,7 +1010,8 @@ static void part_evict(td_store_t *s)
     s->parts[victim] = s->parts[--s->nparts];
 }
 
-/* Pins the partition and copies its entries for (sym name, kind, iv) overlapping [lo, hi]. */
+/* Pins the partition and copies its entries for (sym name, kind, iv) overlapping [lo, hi] (name NULL: every
+ * symbol's). */
 static td_part_t *pin_entries(td_store_t *s, int kind, int iv, int64_t key, const char *name, int64_t lo,
                               int64_t hi, td_idx_entry_t **ents, size_t *nents)
 {
@@ -1010,7 +1058,7 @@ static td_part_t *pin_entries(td_store_t *s, int kind, int iv, int64_t key, cons
     for (size_t i = 0; i < p->n; i++) {
         const td_idx_entry_t *e = &p->ent[i];
         if (e->info.kind != kind || e->info.iv != (kind == TD_BLK_CANDLES ? iv : 0)) continue;
-        if (e->info.max_time < lo || e->info.min_time > hi || strcmp(e->info.sym, name) != 0) continue;
+        if (e->info.max_time < lo || e->info.min_time > hi || (name && strcmp(e->info.sym, name) != 0)) continue;
         if (*nents == cap) {
             cap = cap ? cap * 2 : 16;
             *ents = td_realloc(*ents, cap * sizeof **ents);
@@ -1044,6 +1092,8 @@ struct td_store_cursor {
     char name[TD_SYM_NAME_MAX + 1];
     int64_t from, to;
     size_t limit, emitted;
+    td_store_tick_filter_t f;
+    uint64_t skipped;      /* damaged blocks skipped */
     int64_t *keys;
     size_t nkeys, ki;
     td_part_t *part;
@@ -1059,10 +1109,24 @@ struct td_store_cursor {
 int td_store_ticks_open(td_store_t *s, uint32_t sym, int64_t from_ns, int64_t to_ns, size_t limit,
                         td_store_cursor_t **out)
 {
+    return td_store_ticks_open_types(s, sym, from_ns, to_ns, limit, TD_STORE_ALL_TYPES, out);
+}
+
+int td_store_ticks_open_types(td_store_t *s, uint32_t sym, int64_t from_ns, int64_t to_ns, size_t limit,
+                              uint64_t type_mask, td_store_cursor_t **out)
+{
+    td_store_tick_filter_t f = { .type_mask = type_mask, .after_seq = 0, .max_seq = UINT64_MAX };
+    return td_store_ticks_open_filter(s, sym, from_ns, to_ns, limit, &f, out);
+}
+
+int td_store_ticks_open_filter(td_store_t *s, uint32_t sym, int64_t from_ns, int64_t to_ns, size_t limit,
+                               const td_store_tick_filter_t *f, td_store_cursor_t **out)
+{
     *out = NULL;
     if (from_ns > to_ns || sym > TD_SYM_MAX) return TD_EINVAL;
     td_store_cursor_t *c = td_calloc(1, sizeof *c);
     c->s = s;
+    c->f = *f;
     snprintf(c->name, sizeof c->name, "%s", sym_name_of(sym));
     c->from = from_ns;
     c->to = to_ns;
@@ -1077,6 +1141,7 @@ static bool cursor_load_block(td_store_cursor_t *c)
     for (;;) {
         if (c->part && c->ei < c->nents) {
             const td_idx_entry_t *e = &c->ents[c->ei++];
+            if (c->f.after_seq && e->info.max_seq <= c->f.after_seq) continue; /* nothing above after_seq */
             int rc = td_part_read(c->part, e, &c->buf, &c->buf_cap);
             if (rc == TD_OK) {
                 if (c->blk_cap < e->info.count) {
@@ -1089,6 +1154,7 @@ static bool cursor_load_block(td_store_cursor_t *c)
             }
             if (rc < 0) {
                 corrupt(c->s, c->part, e, rc);
+                c->skipped++;
                 continue;
             }
             c->bn = (size_t)rc;
@@ -1114,6 +1180,8 @@ int td_store_ticks_next(td_store_cursor_t *c, td_store_tick_t *out, size_t max)
         if (c->bi >= c->bn && !cursor_load_block(c)) break;
         const td_blk_tick_t *t = &c->blk[c->bi++];
         if (t->ev.exch_ns < c->from || t->ev.exch_ns > c->to) continue;
+        if (c->f.type_mask != TD_STORE_ALL_TYPES && (t->ev.type >= 64 || !(c->f.type_mask >> t->ev.type & 1))) continue;
+        if ((c->f.after_seq && t->seq <= c->f.after_seq) || t->seq > c->f.max_seq) continue; /* seq 0: unrecorded */
         out[n].ev = t->ev;
         out[n].seq = t->seq;
         n++;
@@ -1121,6 +1189,8 @@ int td_store_ticks_next(td_store_cursor_t *c, td_store_tick_t *out, size_t max)
     }
     return (int)n;
 }
+
+uint64_t td_store_ticks_skipped(const td_store_cursor_t *c) { return c->skipped; }
 
 void td_store_ticks_close(td_store_cursor_t *c)
 {
@@ -1252,6 +1322,30 @@ static uint64_t newest_block_seq(td_store_t *s, const char *name)
     }
     td_free(keys);
     return best;
+}
+
+/* Visible seqs at open: everything stored is readable, so each symbol's is the largest seq of its blocks in
+ * the newest tick partitions (the same three newest days newest_block_seq() looks at for a restart; what was
+ * appended but not written before a crash is a suffix, above all of it). Interns the names it meets. */
+static void init_visible(td_store_t *s)
+{
+    int64_t *keys;
+    size_t nk = keys_between(s, TD_BLK_TICKS, 0, INT64_MIN, INT64_MAX, &keys);
+    for (size_t k = nk; k > 0 && nk - k < 3; k--) {
+        td_idx_entry_t *ents;
+        size_t n;
+        td_part_t *p = pin_entries(s, TD_BLK_TICKS, 0, keys[k - 1], NULL, INT64_MIN, INT64_MAX, &ents, &n);
+        if (!p) continue;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t sym = sym_of_name(ents[i].info.sym);
+            if (sym == 0 || sym > TD_SYM_MAX) continue;
+            if (ents[i].info.max_seq > atomic_load_explicit(&s->visible[sym], memory_order_relaxed))
+                atomic_store_explicit(&s->visible[sym], ents[i].info.max_seq, memory_order_relaxed);
+        }
+        td_free(ents);
+        unpin(s, p);
+    }
+    td_free(keys);
 }
 
 bool td_store_restore_state(td_store_t *s, uint32_t sym, td_sym_snap_t *out)
@@ -1421,6 +1515,8 @@ int td_store_open(const char *dir, const td_store_options_t *opt, td_store_t **o
         snprintf(err, errlen, "%s/state.tds: %s", dir, strerror(-rc));
         goto fail;
     }
+    s->visible = td_calloc(TD_SYM_MAX + 1, sizeof *s->visible);
+    init_visible(s);
     if (!s->opt.read_only) {
         s->syms = td_calloc(TD_SYM_MAX + 1, sizeof *s->syms);
         s->active = td_malloc((TD_SYM_MAX + 1) * sizeof *s->active);
@@ -1478,6 +1574,7 @@ void td_store_close(td_store_t *s)
     }
     td_free(s->syms);
     td_free(s->active);
+    td_free((void *)s->visible);
     if (s->recent)
         for (uint32_t i = 0; i <= TD_SYM_MAX; i++) td_free(s->recent[i]);
     td_free(s->recent);

@@ -5,7 +5,8 @@
  *
  * What goes in (in engine order, through a bounded SPSC ring to one writer thread):
  *   - every normalized event (td_event_t, all types) with the symbol's out `seq` after it was applied;
- *   - NBBO changes and closed candles, as the engine emits them (td_out_t TD_OUT_NBBO / TD_OUT_CANDLE);
+ *   - the engine's resolved trades, NBBO changes and closed candles, as the engine emits them (td_out_t
+ *     TD_OUT_TRADE / TD_OUT_NBBO / TD_OUT_CANDLE);
  *   - per-symbol engine state (last price, day stats, open candles, seq) sampled through a callback at
  *     every flush, so a restart continues where the store left off.
  * Symbols and exchanges are stored by name (ids are per process), so a store outlives the interning.
@@ -99,8 +100,9 @@ void td_store_close(td_store_t *s);
 /* Appends events with the symbol's out seq after each (seqs may be NULL = 0). Waits when the ring is full
  * (counted). Returns TD_OK, or TD_EINVAL on a read-only store. */
 int td_store_append(td_store_t *s, const td_event_t *evs, const uint64_t *seqs, size_t n);
-/* Appends an engine out record: TD_OUT_NBBO (stored as a TD_SREC_NBBO tick) and TD_OUT_CANDLE (a closed
- * candle); other types are ignored (trades, markers are stored as their events). */
+/* Appends an engine out record: TD_OUT_TRADE (stored as a TD_SREC_TRADE tick: the price and the quantity
+ * the engine resolved, which an ITCH/LOBSTER execution event does not carry), TD_OUT_NBBO (a TD_SREC_NBBO
+ * tick) and TD_OUT_CANDLE (a closed candle); other types are ignored (markers are stored as their events). */
 int td_store_append_out(td_store_t *s, const td_out_t *o);
 /* Waits until everything appended before the call is written and fsynced (whatever the policy). */
 int td_store_sync(td_store_t *s);
@@ -108,6 +110,16 @@ int td_store_sync(td_store_t *s);
  * the call is readable, at most timeout_ms. A tick query that reaches up to "now" calls this first so the
  * answer has no hole between the stored history and the live stream. TD_OK, or TD_EAGAIN on timeout. */
 int td_store_make_visible(td_store_t *s, int timeout_ms);
+/* The visible seq of sym (any thread, lock-free): every stored record of sym with seq <= this value is
+ * readable by the queries below now and stays so (until retention drops its partition). It only grows.
+ * The writer raises it after a flush whose writes all succeeded (to the largest seq it has written for sym:
+ * a symbol's records are appended in seq order, so everything at or below it is in the files); it is never
+ * raised past records the writer had to drop (a failed block), so it never covers a hole. At open it is
+ * the largest seq of the symbol's blocks in the three newest tick partitions (what restart uses too); 0 if
+ * none. REST /ticks uses it to join the store with the in-memory ring of recent trades: stored records with
+ * seq <= W, then in-memory ones with seq > W (no duplicate, and no hole while the ring still holds
+ * everything above W). sym > TD_SYM_MAX gives 0. */
+uint64_t td_store_visible_seq(const td_store_t *s, uint32_t sym);
 /* Records in the ring not yet taken by the writer. Any thread. */
 size_t td_store_backlog(const td_store_t *s);
 const td_store_stats_t *td_store_stats(const td_store_t *s);
@@ -124,8 +136,27 @@ typedef struct td_store_cursor td_store_cursor_t;
  * most limit (0 = no limit). Corrupt blocks are skipped and counted. */
 int td_store_ticks_open(td_store_t *s, uint32_t sym, int64_t from_ns, int64_t to_ns, size_t limit,
                         td_store_cursor_t **out);
+/* Type masks: bit t selects records of type t (td_ev_type_t, TD_SREC_*; all below 64). TD_STORE_ALL_TYPES
+ * selects every record, whatever its type. */
+#define TD_STORE_TYPE_BIT(t) (1ull << (t))
+#define TD_STORE_ALL_TYPES UINT64_MAX
+/* Like td_store_ticks_open, only records whose type is in type_mask; limit counts matching records. */
+int td_store_ticks_open_types(td_store_t *s, uint32_t sym, int64_t from_ns, int64_t to_ns, size_t limit,
+                              uint64_t type_mask, td_store_cursor_t **out);
+/* The general filter: type mask, and after_seq < seq <= max_seq (blocks entirely at or below after_seq are not
+ * even read: their index entry gives their max seq). limit counts matching records. */
+typedef struct td_store_tick_filter {
+    uint64_t type_mask;  /* TD_STORE_ALL_TYPES: every type */
+    uint64_t after_seq;  /* 0: no lower bound */
+    uint64_t max_seq;    /* UINT64_MAX: no upper bound */
+} td_store_tick_filter_t;
+int td_store_ticks_open_filter(td_store_t *s, uint32_t sym, int64_t from_ns, int64_t to_ns, size_t limit,
+                               const td_store_tick_filter_t *f, td_store_cursor_t **out);
 /* Fills up to max ticks; returns the count (0 at the end) or a negative TD_E*. */
 int td_store_ticks_next(td_store_cursor_t *c, td_store_tick_t *out, size_t max);
+/* Damaged blocks this cursor skipped so far (each also counted in stats.corrupt_blocks): a reader that must
+ * not hide a hole (REST /ticks) reports its answer incomplete when this is not 0. */
+uint64_t td_store_ticks_skipped(const td_store_cursor_t *c);
 void td_store_ticks_close(td_store_cursor_t *c);
 
 /* Closed candles of sym at interval iv with from_s <= time <= to_s, ascending, at most max (and at most

@@ -255,9 +255,15 @@ static void test_rest_query(void **state)
     assert_int_equal(Q("from=-5&from_ms=17&to_ms=18"), TD_OK);
     assert_int_equal(q.from, -5);
     assert_int_equal(q.to_ms, 18);
+    assert_false(q.has_after_seq);
+    assert_int_equal(Q("after_seq=9223372036854775807"), TD_OK);
+    assert_true(q.has_after_seq && q.after_seq == (uint64_t)INT64_MAX);
+    assert_int_equal(Q("after_seq=0&after_seq=5"), TD_OK); /* the first one counts, as for every key */
+    assert_true(q.after_seq == 0);
     const char *bad[] = { "interval=2m", "from=x", "from=", "to=1e5", "limit=0", "limit=10001", "depth=0",
                           "depth=21", "exchange=", "exchange=ABCDEFGHIJKLMNOPQ", "from=99999999999999999999",
-                          "from_ms=1.5", "limit=%41" };
+                          "from_ms=1.5", "limit=%41", "after_seq=-1", "after_seq=", "after_seq=1x",
+                          "after_seq=9223372036854775808", "after_seq=18446744073709551615" };
     for (size_t i = 0; i < TD_ARRAY_LEN(bad); i++) {
         err[0] = '\0';
         TD_CHECK(Q(bad[i]) == TD_EPROTO && err[0], "%s accepted", bad[i]);

@@ -7,6 +7,7 @@ bounded; tickd is stopped by PID."""
 import asyncio, base64, json, os, re, socket, struct, subprocess, sys, tempfile, time, urllib.request
 
 import websockets
+from e2e_util import spawn_tickd
 
 BUILD = os.environ.get("TD_BUILD_DIR", "build")
 SYMS = ["AAPL", "MSFT", "TSLA", "SPY"]
@@ -18,33 +19,8 @@ def check(cond, what):
     print("ok  " if cond else "FAIL", what, flush=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def start_tickd(extra):
-    tmp = tempfile.mkdtemp()
-    for _ in range(3):
-        port = free_port()
-        log = open(os.path.join(tmp, "log"), "w+")
-        p = subprocess.Popen([os.path.join(BUILD, "tickd"), "--listen", "127.0.0.1:%d" % port, "--data-dir",
-                              os.path.join(tmp, "data"), "--status-interval", "0", *extra],
-                             stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            log.seek(0)
-            if "listening on" in log.read() or p.poll() is not None:
-                break
-            time.sleep(0.05)
-        log.seek(0)
-        if "listening on" in log.read():
-            return p, port
-        p.kill()
-        p.wait()
-    raise SystemExit("tickd did not start")
+    return spawn_tickd(BUILD, tempfile.mkdtemp(), extra, [])
 
 
 def metric(port, name):

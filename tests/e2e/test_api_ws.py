@@ -9,6 +9,7 @@ at least 3x smaller). Every wait is bounded; tickd is stopped by PID."""
 import asyncio, base64, json, os, socket, struct, subprocess, sys, tempfile, time, urllib.request
 
 import websockets
+from e2e_util import free_port
 
 BUILD = os.environ.get("TD_BUILD_DIR", "build")
 SYMS = ["AAPL", "MSFT", "TSLA", "SPY"]
@@ -27,14 +28,6 @@ def bad(what):
 
 def check(cond, what):
     (ok if cond else bad)(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start_tickd(extra=()):

@@ -8,6 +8,8 @@
  *   - candles: stored ranges and the merge with a live candle (no duplicate, no hole, limits);
  *   - damage: flipped bytes at random offsets and truncation: queries return only whole, genuine records in
  *     order, damage is counted, verify names it, recovery cuts a torn tail;
+ *   - the engine's trades (TD_SREC_TRADE) round-trip with a type-mask cursor; the visible seq follows flushes
+ *     and is restored at open;
  *   - restart state: seq moves past everything stored, open candles already stored as closed are dropped;
  *   - retention by whole partitions, with a cold directory. */
 #include "testutil.h"
@@ -42,6 +44,14 @@ static void make_tmpdir(char *out, size_t len)
 {
     snprintf(out, len, "/tmp/td_store_XXXXXX");
     if (!mkdtemp(out)) fail_msg("mkdtemp");
+}
+
+/* A test's start: names interned, a fresh directory, default options. */
+static void begin(char *dir, size_t len, td_store_options_t *o)
+{
+    setup_names();
+    make_tmpdir(dir, len);
+    td_store_options_default(o);
 }
 
 static int64_t rand_word(td_rng_t *r)
@@ -216,11 +226,12 @@ static size_t expect(const ref_t *r, int64_t from, int64_t to, size_t limit, td_
     return m;
 }
 
-static size_t query(td_store_t *s, uint32_t sym, int64_t from, int64_t to, size_t limit, td_store_tick_t *out,
-                    size_t max)
+static size_t query_mask(td_store_t *s, uint32_t sym, int64_t from, int64_t to, size_t limit, uint64_t mask,
+                         td_store_tick_t *out, size_t max)
 {
     td_store_cursor_t *c;
-    TD_CHECK(td_store_ticks_open(s, sym, from, to, limit, &c) == TD_OK, "open cursor");
+    if (mask == TD_STORE_ALL_TYPES) TD_CHECK(td_store_ticks_open(s, sym, from, to, limit, &c) == TD_OK, "open cursor");
+    else TD_CHECK(td_store_ticks_open_types(s, sym, from, to, limit, mask, &c) == TD_OK, "open cursor");
     size_t n = 0;
     for (;;) {
         size_t want = 1 + (n % 977);
@@ -233,6 +244,12 @@ static size_t query(td_store_t *s, uint32_t sym, int64_t from, int64_t to, size_
     }
     td_store_ticks_close(c);
     return n;
+}
+
+static size_t query(td_store_t *s, uint32_t sym, int64_t from, int64_t to, size_t limit, td_store_tick_t *out,
+                    size_t max)
+{
+    return query_mask(s, sym, from, to, limit, TD_STORE_ALL_TYPES, out, max);
 }
 
 static void check_query(td_store_t *s, const ref_t *r, uint32_t sym, int64_t from, int64_t to, size_t limit,
@@ -452,6 +469,132 @@ static void test_merge_unflushed(void **state)
     TD_CHECK(td_store_make_visible(s, 10000) == TD_OK, "make visible");
     td_store_tick_t tk[4];
     TD_CHECK(query(s, syms[4], 0, INT64_MAX / 2, 0, tk, 4) == 1, "the fresh tick is readable");
+    td_store_close(s);
+    td_test_rm_rf(dir);
+}
+
+/* ---- the engine's trades (TD_SREC_TRADE) and the visible seq ---- */
+
+static td_out_t trade_out(uint32_t sym, uint8_t exch, uint64_t seq, int64_t ns, int64_t px, int64_t qty)
+{
+    td_out_t o;
+    memset(&o, 0, sizeof o);
+    o.type = TD_OUT_TRADE;
+    o.sym = sym;
+    o.exch = exch;
+    o.side = seq % 3 == 0 ? TD_ASK : TD_BID;
+    o.aux = (uint8_t)(seq & 0x3);
+    o.seq = seq;
+    o.exch_ns = ns;
+    o.recv_ns = ns + 1234;
+    o.u.trade.price = px;
+    o.u.trade.qty = qty;
+    o.u.trade.trade_id = seq * 7 + 1;
+    return o;
+}
+
+static void check_trade(const td_store_tick_t *t, const td_out_t *o)
+{
+    TD_CHECK(t->ev.type == TD_SREC_TRADE, "type %u", t->ev.type);
+    TD_CHECK(t->seq == o->seq, "seq %llu, want %llu", (unsigned long long)t->seq, (unsigned long long)o->seq);
+    TD_CHECK(t->ev.sym == o->sym && t->ev.exch == o->exch && t->ev.side == o->side && t->ev.flags == o->aux,
+             "ids/side/flags of seq %llu", (unsigned long long)o->seq);
+    TD_CHECK(t->ev.exch_ns == o->exch_ns && t->ev.recv_ns == o->recv_ns, "times of seq %llu", (unsigned long long)o->seq);
+    TD_CHECK(t->ev.u.trade.price == o->u.trade.price && t->ev.u.trade.qty == o->u.trade.qty &&
+                 t->ev.u.trade.trade_id == o->u.trade.trade_id && t->ev.src_seq == 0,
+             "payload of seq %llu", (unsigned long long)o->seq);
+}
+
+/* Reads everything of sym matching mask. */
+static size_t query_types(td_store_t *s, uint32_t sym, size_t limit, uint64_t mask, td_store_tick_t *out, size_t max)
+{
+    return query_mask(s, sym, 0, INT64_MAX / 2, limit, mask, out, max);
+}
+
+static void test_trades_and_visible_seq(void **state)
+{
+    (void)state;
+    char dir[64];
+    td_store_options_t o;
+    begin(dir, sizeof dir, &o);
+    o.fsync_ms = TD_STORE_FSYNC_OFF;
+    o.flush_ms = 3600 * 1000; /* flushes only when asked: the visible seq moves only then */
+    o.block_events = 64;      /* several blocks */
+    td_store_t *s;
+    char err[256];
+    TD_CHECK(td_store_open(dir, &o, &s, err, sizeof err) == TD_OK, "open: %s", err);
+    const uint32_t sym = syms[1], other = syms[2];
+    TD_CHECK(td_store_visible_seq(s, sym) == 0, "nothing stored yet");
+    TD_CHECK(td_store_visible_seq(s, TD_SYM_MAX + 1) == 0, "out of range");
+    /* the stream the engine produces: event (seq before), trade, NBBO, ...; another symbol interleaved */
+    enum { N = 500 };
+    static td_out_t trades[N];
+    int64_t t0 = 1708612200LL * TD_NS_PER_SEC;
+    uint64_t seq = 100, oseq = 5000;
+    for (int i = 0; i < N; i++) {
+        td_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = TD_EV_ORDER_EXEC;
+        ev.sym = sym;
+        ev.exch = exchs[i % 3];
+        ev.exch_ns = t0 + i * 1000;
+        td_store_append(s, &ev, &seq, 1);
+        trades[i] = trade_out(sym, exchs[i % 3], ++seq, ev.exch_ns, 1000000 + i, 100000000LL * (i % 7 + 1));
+        td_store_append_out(s, &trades[i]);
+        td_out_t nb;
+        memset(&nb, 0, sizeof nb);
+        nb.type = TD_OUT_NBBO;
+        nb.sym = sym;
+        nb.seq = ++seq;
+        nb.exch_ns = ev.exch_ns;
+        td_store_append_out(s, &nb);
+        td_out_t ot = trade_out(other, exchs[0], ++oseq, ev.exch_ns, 5, 5);
+        td_store_append_out(s, &ot);
+        if (i == 199) {
+            TD_CHECK(td_store_visible_seq(s, sym) == 0, "no flush yet: nothing visible");
+            TD_CHECK(td_store_sync(s) == TD_OK, "sync");
+            TD_CHECK(td_store_visible_seq(s, sym) == seq, "after sync: visible %llu, want %llu",
+                     (unsigned long long)td_store_visible_seq(s, sym), (unsigned long long)seq);
+            TD_CHECK(td_store_visible_seq(s, other) == oseq, "the other symbol's");
+        }
+    }
+    uint64_t mid = td_store_visible_seq(s, sym);
+    TD_CHECK(mid < seq, "the tail is not visible before it is flushed");
+    TD_CHECK(td_store_make_visible(s, 10000) == TD_OK, "make visible");
+    TD_CHECK(td_store_visible_seq(s, sym) == seq, "after make_visible: %llu, want %llu",
+             (unsigned long long)td_store_visible_seq(s, sym), (unsigned long long)seq);
+    /* every record of sym at or below the visible seq is readable now */
+    static td_store_tick_t got[4 * N];
+    size_t n = query_types(s, sym, 0, TD_STORE_ALL_TYPES, got, 4 * N);
+    TD_CHECK(n == 3 * N, "all records: %zu", n);
+    /* the type mask: exactly the trades, in order, with everything the engine said */
+    n = query_types(s, sym, 0, TD_STORE_TYPE_BIT(TD_SREC_TRADE), got, 4 * N);
+    TD_CHECK(n == N, "trades: %zu of %d", n, N);
+    for (size_t i = 0; i < n; i++) check_trade(&got[i], &trades[i]);
+    /* limit counts matching records only */
+    n = query_types(s, sym, 7, TD_STORE_TYPE_BIT(TD_SREC_TRADE), got, 4 * N);
+    TD_CHECK(n == 7 && got[6].seq == trades[6].seq, "limit 7: %zu", n);
+    n = query_types(s, sym, 0, TD_STORE_TYPE_BIT(TD_SREC_TRADE) | TD_STORE_TYPE_BIT(TD_SREC_NBBO), got, 4 * N);
+    TD_CHECK(n == 2 * N, "trades + NBBO: %zu", n);
+    /* seq filter: (after_seq, max_seq] */
+    td_store_tick_filter_t f = { TD_STORE_TYPE_BIT(TD_SREC_TRADE), trades[99].seq, trades[299].seq };
+    td_store_cursor_t *c;
+    TD_CHECK(td_store_ticks_open_filter(s, sym, 0, INT64_MAX / 2, 0, &f, &c) == TD_OK, "open filter");
+    n = 0;
+    int k;
+    while ((k = td_store_ticks_next(c, got + n, 4 * N - n)) > 0) n += (size_t)k;
+    td_store_ticks_close(c);
+    TD_CHECK(n == 200 && got[0].seq == trades[100].seq && got[199].seq == trades[299].seq, "seq window: %zu", n);
+    td_store_close(s);
+    /* reopened: the trades are there and the visible seq is restored */
+    o.read_only = true;
+    TD_CHECK(td_store_open(dir, &o, &s, err, sizeof err) == TD_OK, "reopen: %s", err);
+    TD_CHECK(td_store_visible_seq(s, sym) == seq, "restored visible %llu, want %llu",
+             (unsigned long long)td_store_visible_seq(s, sym), (unsigned long long)seq);
+    TD_CHECK(td_store_visible_seq(s, other) == oseq, "restored visible of the other symbol");
+    n = query_types(s, sym, 0, TD_STORE_TYPE_BIT(TD_SREC_TRADE), got, 4 * N);
+    TD_CHECK(n == N, "trades after reopen: %zu", n);
+    for (size_t i = 0; i < n; i++) check_trade(&got[i], &trades[i]);
     td_store_close(s);
     td_test_rm_rf(dir);
 }
@@ -693,6 +836,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_roundtrip), cmocka_unit_test(test_store_roundtrip),
         cmocka_unit_test(test_candles_and_merge), cmocka_unit_test(test_merge_unflushed), cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_trades_and_visible_seq),
         cmocka_unit_test(test_restart_state), cmocka_unit_test(test_retention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
