@@ -19,6 +19,8 @@
 #include "feed/sim.h"
 #include "feed/source.h"
 
+#include "bench_util.h"
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -74,27 +76,6 @@ static void run(const char *name, const td_event_t *evs, size_t n, double cpn)
     free(cyc);
 }
 
-static td_event_t *load_source(const char *spec, size_t want, size_t *got)
-{
-    char err[256];
-    td_source_t *src = td_source_open(spec, err, sizeof err);
-    if (!src) {
-        fprintf(stderr, "bench_engine: %s: %s\n", spec, err);
-        *got = 0;
-        return NULL;
-    }
-    td_event_t *evs = malloc(want * sizeof *evs);
-    size_t n = 0;
-    while (n < want) {
-        int k = src->next(src, evs + n, want - n < 256 ? want - n : 256);
-        if (k <= 0) break;
-        n += (size_t)k;
-    }
-    td_source_destroy(src);
-    *got = n;
-    return evs;
-}
-
 int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 4000000;
@@ -129,21 +110,17 @@ int main(int argc, char **argv)
     run(label, evs, n, cpn);
     free(evs);
 
-    const char *data = getenv("TD_SHARED_DATA") ? getenv("TD_SHARED_DATA") : "../shared/data";
+    const char *data = bench_shared_data();
     char lob[1024];
     snprintf(lob, sizeof lob, "lobster:%s/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv,"
              "%s/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv", data, data);
     size_t got;
-    evs = load_source(lob, 1000000, &got);
+    evs = bench_load_source("bench_engine", lob, 1000000, &got);
     if (evs && got) {
         /* loop the day to reach n events; each copy gets fresh order ids so the book keeps working */
         size_t total = n < got ? got : n;
-        td_event_t *big = malloc(total * sizeof *big);
-        for (size_t i = 0; i < total; i++) {
-            big[i] = evs[i % got];
-            uint64_t round = i / got;
-            if (big[i].u.order.order_id) big[i].u.order.order_id += round << 40;
-        }
+        td_event_t *big = bench_alloc(total * sizeof *big);
+        bench_loop_events(evs, got, big, total, 0);
         run("lobster", big, total, cpn);
         free(big);
     }

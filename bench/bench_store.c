@@ -1,21 +1,46 @@
 /*
  * bench_store.c: tickd's embedded store beside SQLite and PostgreSQL 15 on the same events, same machine.
  *
- *   bench_store [EVENTS] [--no-pg] [--no-sqlite] [--mode orders|levels|quotes]   (default 10,000,000 orders)
+ *   bench_store [EVENTS] [--data sim|lobster] [--mode orders|levels|quotes] [--no-pg] [--no-sqlite]
+ *               [--no-engine] [--help]
+ *   (default: 10,000,000 events of each dataset, one dataset after the other, every store on each)
  *
- * Data: the simulator (feed/sim.h, seed 42, 8 symbols x 3 exchanges, order-level, rate 2,000 events/s of
- * exchange time so the stream spans ~1.4 h). (The LOBSTER feed is not on this branch yet; when it is, loop
- * its samples through the same code.) Candles: 30 trading days x 390 1m candles for each of 8 symbols
- * (11,700 per symbol), for the candle query.
+ * Datasets (generated or loaded into memory first, so every store gets the same bytes and none is timed
+ * producing them):
+ *   sim      the simulator (feed/sim.h, seed 42, 8 symbols x 3 exchanges, mode orders by default, rate 2,000
+ *            events/s of exchange time so 10 M events span ~1.4 h). 1-hour query: AAPL from 10% in.
+ *   lobster  the LOBSTER samples in $TD_SHARED_DATA (default ../shared/data) through td_source_open
+ *            ("lobster:MSG,BOOK", reconcile mode): the deepest pair of each stock, GOOG level 10 and AMZN
+ *            level 5 of 2012-06-21, merged in exchange-time order, looped to EVENTS: round k is the next
+ *            calendar day (exch_ns + k days, so it lands in its own UTC-day partition like real history),
+ *            with fresh order ids (+ k << 40) and src_seq continuing per symbol (bench_util.h). recv_ns stays
+ *            0 as the file source leaves it (a backfill has no receive time). 1-hour query: GOOG 12:00-13:00
+ *            ET of the middle day.
+ * Candles (both datasets, the same synthetic table): 30 trading days x 390 1m candles for each of 8
+ * symbols (11,700 per symbol), for the candle query.
  *
- * Figures:
- *   ingest events/s: tickd by the writer thread's CPU time (process CPU minus the generating thread: the
- *     machine is shared, wall time is distorted) and by wall time; SQLite by the inserting thread's CPU time
- *     (generation excluded) and wall; PostgreSQL by wall time only (the work is in the server process).
- *   bytes/event: files on disk after close (tickd: sealed partitions + indexes; SQLite: the db file;
- *     PostgreSQL: pg_total_relation_size of the table with its index).
+ * Figures, per dataset:
+ *   ingest events/s: tickd by the CPU time of the store's threads (writer and sealer: process CPU minus the
+ *     producing thread; the machine is shared, wall time is distorted) up to td_store_sync (all durable), and
+ *     "sealed": up to a closed store, the compaction of the partitions still open included (a partition with
+ *     partial blocks is decoded and re-encoded whole when sealed: in the LOBSTER dataset each finished day
+ *     is sealed during ingest, in the simulator's single day only at close); by wall time too; with --fsync
+ *     off and per batch. SQLite by the inserting thread's CPU time and wall; PostgreSQL by wall time only
+ *     (the work is in the server process).
+ *   bytes/event: files on disk after close (tickd: the sealed tick partitions + indexes; SQLite: the db
+ *     file; PostgreSQL: pg_total_relation_size of the table with its index).
  *   queries (warm, median of repeats): 1m candles of one symbol over 30 days (11,700 rows), and every tick
  *     of one symbol in a 1-hour window, rows materialized in the client.
+ *   columns: tickd's tick partitions taken apart block by block (store_internal.h header, then each column
+ *     "varint raw_len, varint stored_len, bytes"): stored bytes per record of column #k, generically (the
+ *     codec's column list may change; block.c's top comment says what #k is).
+ *   tickd as it runs (skip with --no-engine): the same events through a td_engine whose on_event hook
+ *     appends each event with its seq and whose emit callback appends NBBO, CANDLE and TRADE out records
+ *     (main.c's wiring; the store may ignore TRADE on branches that do not store it yet: records stored
+ *     says what was kept), fsync per batch (the node's default). Bytes of the whole store directory per
+ *     input event and per stored record, records stored per input event, ingest by wall and by the CPU of
+ *     the engine thread and of the writer apart. The main rows stay events-only: what the peers store.
+ * At the end: one summary row per store per dataset, and tickd (--fsync batch) / peer ratios.
  * PostgreSQL runs as user postgres on a unix socket in a temp dir (no TCP), stopped by PID at the end.
  * SQLite and libpq are loaded with dlopen, so the build does not depend on them.
  */
@@ -35,18 +60,39 @@
 #include "core/common.h"
 #include "core/log.h"
 #include "core/symbols.h"
+#include "engine/engine.h"
 #include "feed/sim.h"
 #include "store/store.h"
+#include "store/store_internal.h"
+
+#include "bench_util.h"
 
 #define CHUNK 65536
 #define NSYM_CANDLES 8
 #define DAYS 30
+#define DAY_NS (86400LL * TD_NS_PER_SEC)
+#define MAX_COLS 32 /* columns per tick block counted apart; more would be lumped into the last */
 
 static int64_t cpu_ns(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * TD_NS_PER_SEC + ts.tv_nsec;
+}
+
+/* CPU of the store's own threads (writer, sealer) = process CPU minus the calling (producing) thread's */
+typedef struct cpu_mark {
+    int64_t wall, process, thread;
+} cpu_mark_t;
+
+static cpu_mark_t cpu_mark(void)
+{
+    return (cpu_mark_t){ td_mono_ns(), cpu_ns(CLOCK_PROCESS_CPUTIME_ID), cpu_ns(CLOCK_THREAD_CPUTIME_ID) };
+}
+
+static double store_cpu_s(cpu_mark_t a, cpu_mark_t b)
+{
+    return (double)((b.process - a.process) - (b.thread - a.thread)) / 1e9;
 }
 
 static uint64_t du(const char *path)
@@ -76,29 +122,21 @@ static void rm_rf(const char *path)
 
 static td_sim_mode_t sim_mode = TD_SIM_ORDERS;
 
-static td_sim_t *make_sim(void)
+static const char *sim_mode_name(void)
 {
-    td_sim_config_t cfg;
-    td_sim_config_default(&cfg);
-    cfg.mode = sim_mode;
-    cfg.rate = 2000;
-    cfg.seed = 42;
-    char err[256];
-    td_sim_t *s = td_sim_create(&cfg, err, sizeof err);
-    if (!s) {
-        fprintf(stderr, "sim: %s\n", err);
-        exit(1);
-    }
-    return s;
+    return sim_mode == TD_SIM_QUOTES ? "quotes" : sim_mode == TD_SIM_LEVELS ? "levels" : "orders";
 }
 
 typedef struct result {
-    double ev_s_cpu, ev_s_wall, bytes_ev, q_candles_us, q_ticks_ms;
+    const char *store;
+    double ev_s_cpu, ev_s_wall, ev_s_sealed, bytes_ev, q_candles_us, q_ticks_ms;
     uint64_t ticks_rows;
-    bool ok;
+    bool ok, has_cpu, has_queries;
 } result_t;
 
-static td_event_t *events; /* generated once: every store gets the same bytes, generation is not timed */
+/* the dataset being measured: every store gets the same bytes, producing them is not timed */
+static td_event_t *events;
+static size_t nev;
 static uint32_t q_sym;
 static int64_t q_from_ns, q_to_ns, c_from_s, c_to_s, day0_s;
 
@@ -130,34 +168,120 @@ static double median(int64_t *v, int n)
     return (double)v[n / 2];
 }
 
+static void print_result(const result_t *r, const char *cpu_what, const char *extra)
+{
+    char cpu[32] = "     -";
+    if (r->has_cpu) snprintf(cpu, sizeof cpu, "%6.2f", r->ev_s_cpu / 1e6);
+    printf("  %-22s ingest %s M ev/s (%s) %6.2f M ev/s (wall)  %6.2f B/event  candles %7.0f us  "
+           "1h ticks %7.1f ms (%llu rows)%s\n",
+           r->store, cpu, cpu_what, r->ev_s_wall / 1e6, r->bytes_ev, r->q_candles_us, r->q_ticks_ms,
+           (unsigned long long)r->ticks_rows, extra ? extra : "");
+    fflush(stdout);
+}
+
+/* ---- tickd: column sizes of the tick partitions ---- */
+
+typedef struct colstats {
+    uint64_t blocks, records, header, index, bad;
+    uint64_t stored[MAX_COLS], raw[MAX_COLS];
+    int ncols;
+} colstats_t;
+
+static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return true;
+    }
+    return false;
+}
+
+static void scan_blocks(const uint8_t *buf, size_t size, colstats_t *cs)
+{
+    td_blk_info_t info;
+    for (size_t pos = 0; pos < size; pos += info.len) {
+        if (td_blk_parse_header(buf + pos, size - pos, &info) != TD_OK) {
+            cs->bad++;
+            return;
+        }
+        if (info.kind != TD_BLK_TICKS) continue;
+        const uint8_t *p = buf + pos + TD_BLK_HDR + (size_t)info.nexch * TD_BLK_EXCH_NAME, *end = buf + pos + info.len;
+        cs->blocks++;
+        cs->records += info.count;
+        cs->header += (uint64_t)(p - (buf + pos));
+        for (int k = 0; p < end; k++) {
+            const uint8_t *col = p;
+            uint64_t raw, stored;
+            if (!get_varint(&p, end, &raw) || !get_varint(&p, end, &stored) || stored > (uint64_t)(end - p)) {
+                cs->bad++;
+                break;
+            }
+            p += stored;
+            int slot = k < MAX_COLS ? k : MAX_COLS - 1;
+            cs->stored[slot] += (uint64_t)(p - col); /* with its two length varints */
+            cs->raw[slot] += raw;
+            if (slot + 1 > cs->ncols) cs->ncols = slot + 1;
+        }
+    }
+}
+
+/* Every .tdb (blocks) and .tdi (index) file under dir. */
+static void scan_columns(const char *dir, colstats_t *cs)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        char p[2048];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(p, &st) != 0) continue;
+        size_t nl = strlen(de->d_name);
+        if (S_ISDIR(st.st_mode)) scan_columns(p, cs);
+        else if (nl > 4 && !strcmp(de->d_name + nl - 4, ".tdi")) cs->index += (uint64_t)st.st_size;
+        else if (nl > 4 && !strcmp(de->d_name + nl - 4, ".tdb") && st.st_size > 0) {
+            FILE *f = fopen(p, "rb");
+            uint8_t *buf = td_malloc((size_t)st.st_size);
+            if (f && fread(buf, 1, (size_t)st.st_size, f) == (size_t)st.st_size) scan_blocks(buf, (size_t)st.st_size, cs);
+            else cs->bad++;
+            if (f) fclose(f);
+            td_free(buf);
+        }
+    }
+    if (d) closedir(d);
+}
+
+static void print_columns(const char *what, const colstats_t *cs)
+{
+    double n = cs->records ? (double)cs->records : 1.0, total = (double)(cs->header + cs->index);
+    printf("    columns of %s, bytes per stored record (%llu records, %llu blocks; stored = compressed + the "
+           "two length varints):\n      header+exchanges %.3f  index %.3f", what, (unsigned long long)cs->records,
+           (unsigned long long)cs->blocks, (double)cs->header / n, (double)cs->index / n);
+    for (int k = 0; k < cs->ncols; k++) {
+        printf("%s#%d %.3f", k % 8 == 0 ? "\n      " : "  ", k, (double)cs->stored[k] / n);
+        total += (double)cs->stored[k];
+    }
+    printf("\n      raw (before zstd):");
+    for (int k = 0; k < cs->ncols; k++) printf("  #%d %.2f", k, (double)cs->raw[k] / n);
+    printf("\n      total %.3f B/record%s\n", total / n, cs->bad ? "  (some blocks could not be parsed)" : "");
+    fflush(stdout);
+}
+
 /* ---- tickd ---- */
 
-static result_t run_tickd(size_t nev, int fsync_ms, const char *label)
+/* Defaults, except retention: the default tick TTL (7 years) would drop the 2012 LOBSTER days at the first
+ * retention pass (at writer start, so at the reopen). */
+static void bench_store_options(td_store_options_t *o)
 {
-    result_t r = { 0 };
-    char dir[] = "/tmp/bench_store_XXXXXX";
-    if (!mkdtemp(dir)) return r;
-    td_store_options_t o;
-    td_store_options_default(&o);
-    o.fsync_ms = fsync_ms;
-    td_store_t *s;
-    char err[256];
-    if (td_store_open(dir, &o, &s, err, sizeof err) != TD_OK) {
-        fprintf(stderr, "tickd store: %s\n", err);
-        return r;
-    }
-    int64_t w0 = td_mono_ns(), p0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), t0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-    for (size_t done = 0; done < nev;) {
-        size_t n = nev - done < CHUNK ? nev - done : CHUNK;
-        td_store_append(s, events + done, NULL, n);
-        done += n;
-    }
-    td_store_sync(s);
-    int64_t w1 = td_mono_ns(), p1 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), t1 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-    double writer_cpu = (double)((p1 - p0) - (t1 - t0)) / 1e9;
-    r.ev_s_cpu = (double)nev / writer_cpu;
-    r.ev_s_wall = (double)nev / ((double)(w1 - w0) / 1e9);
-    /* candles */
+    td_store_options_default(o);
+    o->tick_ttl_days = -1;
+    o->retention_every_s = -1;
+}
+
+static void append_candles(td_store_t *s)
+{
     for (int si = 0; si < NSYM_CANDLES; si++) {
         char nm[16];
         snprintf(nm, sizeof nm, "C%d", si);
@@ -174,14 +298,51 @@ static result_t run_tickd(size_t nev, int fsync_ms, const char *label)
                 td_store_append_out(s, &out);
             }
     }
-    td_store_close(s); /* seals: full blocks */
+}
+
+static result_t run_tickd(int fsync_ms, const char *label, bool columns)
+{
+    result_t r = { .store = label, .has_cpu = true, .has_queries = true };
+    char dir[] = "/tmp/bench_store_XXXXXX";
+    if (!mkdtemp(dir)) return r;
+    td_store_options_t o;
+    bench_store_options(&o);
+    o.fsync_ms = fsync_ms;
+    td_store_t *s;
+    char err[256];
+    if (td_store_open(dir, &o, &s, err, sizeof err) != TD_OK) {
+        fprintf(stderr, "tickd store: %s\n", err);
+        return r;
+    }
+    cpu_mark_t m0 = cpu_mark();
+    for (size_t done = 0; done < nev;) {
+        size_t n = nev - done < CHUNK ? nev - done : CHUNK;
+        td_store_append(s, events + done, NULL, n);
+        done += n;
+    }
+    td_store_sync(s);
+    cpu_mark_t m1 = cpu_mark();
+    r.ev_s_cpu = (double)nev / store_cpu_s(m0, m1);
+    r.ev_s_wall = (double)nev / ((double)(m1.wall - m0.wall) / 1e9);
+    const td_store_stats_t *st = td_store_stats(s);
+    uint64_t fsyncs = atomic_load(&st->fsyncs), waits = atomic_load(&st->ring_waits),
+             written = atomic_load(&st->blocks_written);
+    td_store_close(s); /* seals the partitions still open: full blocks (the sealer thread) */
+    r.ev_s_sealed = (double)nev / store_cpu_s(m0, cpu_mark());
+    if (td_store_open(dir, &o, &s, err, sizeof err) != TD_OK) { /* a restart, for the candles */
+        fprintf(stderr, "tickd store: reopen: %s\n", err);
+        return r;
+    }
+    append_candles(s);
+    td_store_close(s);
     td_store_verify_report_t vr;
     td_store_verify(dir, &vr, NULL, NULL);
-    uint64_t bytes = 0;
     char p[256];
     snprintf(p, sizeof p, "%s/ticks", dir);
-    bytes = du(p);
-    r.bytes_ev = (double)bytes / (double)nev;
+    r.bytes_ev = (double)du(p) / (double)nev;
+    colstats_t cs;
+    memset(&cs, 0, sizeof cs);
+    if (columns) scan_columns(p, &cs);
     o.read_only = true;
     if (td_store_open(dir, &o, &s, err, sizeof err) != TD_OK) return r;
     uint32_t csym = td_sym_lookup("C3", 2);
@@ -211,11 +372,103 @@ static result_t run_tickd(size_t nev, int fsync_ms, const char *label)
     td_store_close(s);
     td_free(cb);
     td_free(tb);
-    printf("  %-22s ingest %6.2f M ev/s (writer CPU) %6.2f M ev/s (wall)  %5.2f B/event  candles %7.0f us  "
-           "1h ticks %7.1f ms (%llu rows)  [%llu blocks in %llu partitions]\n",
-           label, r.ev_s_cpu / 1e6, r.ev_s_wall / 1e6, r.bytes_ev, r.q_candles_us, r.q_ticks_ms,
-           (unsigned long long)r.ticks_rows, (unsigned long long)vr.blocks, (unsigned long long)vr.partitions);
-    fflush(stdout);
+    char extra[160];
+    snprintf(extra, sizeof extra, "  [sealed: %.2f M ev/s CPU; %llu blocks written, %llu after the seal in %llu "
+             "partitions; %llu fsyncs, %llu ring waits]", r.ev_s_sealed / 1e6, (unsigned long long)written,
+             (unsigned long long)vr.blocks, (unsigned long long)vr.partitions, (unsigned long long)fsyncs,
+             (unsigned long long)waits);
+    r.ok = true;
+    print_result(&r, "store CPU", extra);
+    if (columns) print_columns("the tick partitions", &cs);
+    rm_rf(dir);
+    return r;
+}
+
+/* ---- tickd as it runs: engine + store, derived records included ---- */
+
+typedef struct engine_sink {
+    td_store_t *store;
+    uint64_t nbbo, candles, trades;
+} engine_sink_t;
+
+static void sink_event(void *ctx, const td_event_t *ev, uint64_t seq)
+{
+    engine_sink_t *k = ctx;
+    td_store_append(k->store, ev, &seq, 1);
+}
+
+/* What main.c's store_on_out passes, trades included (stored where the store knows TD_SREC_TRADE). */
+static void sink_out(void *ctx, const td_out_t *o)
+{
+    engine_sink_t *k = ctx;
+    if (o->type == TD_OUT_NBBO) k->nbbo++;
+    else if (o->type == TD_OUT_CANDLE) k->candles++;
+    else if (o->type == TD_OUT_TRADE) k->trades++;
+    else return;
+    td_store_append_out(k->store, o);
+}
+
+static result_t run_engine(void)
+{
+    result_t r = { .store = "tickd + engine (batch)", .has_cpu = true };
+    char dir[] = "/tmp/bench_store_XXXXXX";
+    if (!mkdtemp(dir)) return r;
+    td_store_options_t o;
+    bench_store_options(&o);
+    o.fsync_ms = TD_STORE_FSYNC_BATCH; /* the node's default --fsync */
+    engine_sink_t sink = { 0 };
+    char err[256];
+    if (td_store_open(dir, &o, &sink.store, err, sizeof err) != TD_OK) {
+        fprintf(stderr, "tickd store: %s\n", err);
+        return r;
+    }
+    td_engine_config_t ecfg = { .emit = sink_out, .emit_ctx = &sink, .on_event = sink_event, .on_event_ctx = &sink };
+    td_engine_t *e = td_engine_create(&ecfg);
+    cpu_mark_t m0 = cpu_mark();
+    for (size_t i = 0; i < nev; i += 256) { /* ring-sized batches, flushed about every ms, as the thread does */
+        td_engine_apply_batch(e, events + i, nev - i < 256 ? nev - i : 256);
+        if ((i & 8191) == 0) td_engine_flush(e);
+    }
+    td_engine_flush(e);
+    td_store_sync(sink.store);
+    cpu_mark_t m1 = cpu_mark();
+    const td_store_stats_t *st = td_store_stats(sink.store);
+    uint64_t stored = atomic_load(&st->appended), fsyncs = atomic_load(&st->fsyncs),
+             waits = atomic_load(&st->ring_waits), blocks = atomic_load(&st->blocks_written),
+             written = atomic_load(&st->bytes_written);
+    td_store_close(sink.store);
+    double engine_cpu = (double)(m1.thread - m0.thread) / 1e9, writer_cpu = store_cpu_s(m0, m1),
+           sealed_cpu = store_cpu_s(m0, cpu_mark());
+    td_engine_destroy(e);
+    r.ev_s_cpu = (double)nev / (engine_cpu + writer_cpu);
+    r.ev_s_sealed = (double)nev / (engine_cpu + sealed_cpu);
+    r.ev_s_wall = (double)nev / ((double)(m1.wall - m0.wall) / 1e9);
+    char p[256];
+    snprintf(p, sizeof p, "%s/ticks", dir);
+    uint64_t tick_bytes = du(p), all_bytes = du(dir);
+    colstats_t cs;
+    memset(&cs, 0, sizeof cs);
+    scan_columns(p, &cs);
+    r.bytes_ev = (double)all_bytes / (double)nev;
+    /* what the store kept apart from the input events and the closed candles: NBBO, and trades if stored */
+    uint64_t tick_recs = stored - sink.candles, trades_kept = tick_recs - nev - sink.nbbo;
+    printf("  %-22s ingest %6.2f M ev/s (wall), engine thread %.2f s CPU (%.2f M ev/s), store threads %.2f s "
+           "CPU (%.2f M ev/s; %.2f s with the seal at close); %.2f M ev/s per CPU-second of both\n",
+           r.store, r.ev_s_wall / 1e6, engine_cpu, (double)nev / engine_cpu / 1e6, writer_cpu,
+           (double)nev / writer_cpu / 1e6, sealed_cpu, r.ev_s_cpu / 1e6);
+    printf("    writer: %llu fsyncs, %llu blocks / %llu bytes written before the seal at close, %llu ring waits\n",
+           (unsigned long long)fsyncs, (unsigned long long)blocks, (unsigned long long)written,
+           (unsigned long long)waits);
+    printf("    out records passed: %llu NBBO, %llu candles, %llu trades; stored %llu records = %.3f per input "
+           "event (%llu events + %llu NBBO + %llu trades + %llu candles)\n",
+           (unsigned long long)sink.nbbo, (unsigned long long)sink.candles, (unsigned long long)sink.trades,
+           (unsigned long long)stored, (double)stored / (double)nev, (unsigned long long)nev,
+           (unsigned long long)sink.nbbo, (unsigned long long)trades_kept, (unsigned long long)sink.candles);
+    printf("    on disk %llu bytes (ticks %llu, candles + state %llu): %.2f B per input event, %.2f B per stored "
+           "record, ticks %.2f B per tick record\n",
+           (unsigned long long)all_bytes, (unsigned long long)tick_bytes, (unsigned long long)(all_bytes - tick_bytes),
+           r.bytes_ev, (double)all_bytes / (double)(stored ? stored : 1), (double)tick_bytes / (double)(tick_recs ? tick_recs : 1));
+    print_columns("the tick partitions (events + NBBO + trades)", &cs);
     rm_rf(dir);
     r.ok = true;
     return r;
@@ -270,9 +523,9 @@ static void row_values(const td_event_t *ev, int64_t v[13])
     for (int i = 0; i < 4; i++) v[9 + i] = w[i];
 }
 
-static result_t run_sqlite(size_t nev)
+static result_t run_sqlite(void)
 {
-    result_t r = { 0 };
+    result_t r = { .store = "SQLite (WAL, FULL)", .has_cpu = true, .has_queries = true };
     if (!sqlite_load()) {
         printf("  SQLite: libsqlite3.so.0 not found (apt-get install libsqlite3-0)\n");
         return r;
@@ -291,7 +544,7 @@ static result_t run_sqlite(size_t nev)
                 " close INTEGER, volume INTEGER, trades INTEGER, PRIMARY KEY(sym, iv, time)) WITHOUT ROWID;");
     sqlite3_stmt *ins;
     sq.prepare(db, "INSERT INTO ticks VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &ins, NULL);
-    int64_t w0 = td_mono_ns(), cpu = 0, gen_wall = 0;
+    int64_t w0 = td_mono_ns(), cpu = 0;
     for (size_t done = 0; done < nev;) {
         size_t n = nev - done < CHUNK ? nev - done : CHUNK;
         const td_event_t *buf = events + done;
@@ -308,7 +561,7 @@ static result_t run_sqlite(size_t nev)
         cpu += cpu_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
         done += n;
     }
-    int64_t wall = td_mono_ns() - w0 - gen_wall;
+    int64_t wall = td_mono_ns() - w0;
     sq.finalize(ins);
     r.ev_s_cpu = (double)nev / ((double)cpu / 1e9);
     r.ev_s_wall = (double)nev / ((double)wall / 1e9);
@@ -371,13 +624,9 @@ static result_t run_sqlite(size_t nev)
     sq.finalize(q);
     r.q_ticks_ms = median(times, 3) / 1e6;
     sq.close(db);
-    printf("  %-22s ingest %6.2f M ev/s (thread CPU) %6.2f M ev/s (wall)  %5.2f B/event  candles %7.0f us  "
-           "1h ticks %7.1f ms (%llu rows)\n",
-           "SQLite (WAL, FULL)", r.ev_s_cpu / 1e6, r.ev_s_wall / 1e6, r.bytes_ev, r.q_candles_us, r.q_ticks_ms,
-           (unsigned long long)r.ticks_rows);
-    fflush(stdout);
-    rm_rf(dir);
     r.ok = true;
+    print_result(&r, "thread CPU", NULL);
+    rm_rf(dir);
     return r;
 }
 
@@ -433,9 +682,9 @@ static int sh(const char *cmd)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-static result_t run_pg(size_t nev)
+static result_t run_pg(void)
 {
-    result_t r = { 0 };
+    result_t r = { .store = "PostgreSQL 15 (COPY)", .has_queries = true };
     const char *bin = "/usr/lib/postgresql/15/bin";
     if (!pq_load() || access("/usr/lib/postgresql/15/bin/postgres", X_OK) != 0) {
         printf("  PostgreSQL: not available (apt-get install postgresql libpq5)\n");
@@ -472,7 +721,7 @@ static result_t run_pg(size_t nev)
               "CREATE TABLE candles(sym int, iv smallint, time bigint, open bigint, high bigint, low bigint, "
               "close bigint, volume numeric, trades bigint, PRIMARY KEY(sym, iv, time));");
     char *line = td_malloc((size_t)CHUNK * 256);
-    int64_t w0 = td_mono_ns(), gen_wall = 0;
+    int64_t w0 = td_mono_ns();
     for (size_t done = 0; done < nev;) {
         size_t n = nev - done < CHUNK ? nev - done : CHUNK;
         const td_event_t *buf = events + done;
@@ -497,7 +746,7 @@ static result_t run_pg(size_t nev)
         }
         done += n;
     }
-    int64_t wall = td_mono_ns() - w0 - gen_wall;
+    int64_t wall = td_mono_ns() - w0;
     r.ev_s_wall = (double)nev / ((double)wall / 1e9);
     {
         size_t len = 0;
@@ -546,12 +795,8 @@ static result_t run_pg(size_t nev)
     }
     r.q_ticks_ms = median(times, 3) / 1e6;
     td_free(line);
-    printf("  %-22s ingest %6s   (server process)  %6.2f M ev/s (wall)  %5.2f B/event  candles %7.0f us  "
-           "1h ticks %7.1f ms (%llu rows)\n",
-           "PostgreSQL 15 (COPY)", "-", r.ev_s_wall / 1e6, r.bytes_ev, r.q_candles_us, r.q_ticks_ms,
-           (unsigned long long)r.ticks_rows);
-    fflush(stdout);
     r.ok = true;
+    print_result(&r, "server", NULL);
 stop:
     pq.finish(c);
     {
@@ -570,21 +815,21 @@ stop:
     return r;
 }
 
-int main(int argc, char **argv)
+/* ---- datasets ---- */
+
+static bool load_sim(void)
 {
-    size_t nev = 10000000;
-    bool pg = true, sqlite = true;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--no-pg")) pg = false;
-        else if (!strcmp(argv[i], "--no-sqlite")) sqlite = false;
-        else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
-            i++;
-            sim_mode = !strcmp(argv[i], "quotes") ? TD_SIM_QUOTES : !strcmp(argv[i], "levels") ? TD_SIM_LEVELS : TD_SIM_ORDERS;
-        }
-        else nev = (size_t)strtoull(argv[i], NULL, 10);
+    td_sim_config_t cfg;
+    td_sim_config_default(&cfg);
+    cfg.mode = sim_mode;
+    cfg.rate = 2000;
+    cfg.seed = 42;
+    char err[256];
+    td_sim_t *sim = td_sim_create(&cfg, err, sizeof err);
+    if (!sim) {
+        fprintf(stderr, "bench_store: sim: %s\n", err);
+        return false;
     }
-    td_log_min_level = TD_LOG_WARN;
-    td_sim_t *sim = make_sim();
     events = td_malloc(nev * sizeof *events);
     for (size_t done = 0; done < nev;) {
         size_t n = nev - done < CHUNK ? nev - done : CHUNK;
@@ -592,24 +837,188 @@ int main(int argc, char **argv)
         done += n;
     }
     td_sim_destroy(sim);
-    /* the query windows: one hour of AAPL from 10% into the stream (less if the stream is shorter) */
+    /* the 1-hour window: AAPL from 10% into the stream (less if the stream is shorter) */
     q_sym = td_sym_lookup("AAPL", 4);
     int64_t span = events[nev - 1].exch_ns - events[0].exch_ns;
     q_from_ns = events[0].exch_ns + span / 10;
     q_to_ns = q_from_ns + (span * 8 / 10 < 3600 * TD_NS_PER_SEC ? span * 8 / 10 : 3600 * TD_NS_PER_SEC) - 1;
+    printf("dataset sim: %zu simulator events (seed 42, 8 symbols, 3 exchanges, mode %s), spanning %.0f s of "
+           "exchange time\n  1h query: AAPL ticks over %.0f s from 10%% in\n", nev, sim_mode_name(),
+           (double)span / 1e9, (double)(q_to_ns - q_from_ns + 1) / 1e9);
+    return true;
+}
+
+/* The deepest file pair of each stock, merged in exchange-time order, looped a calendar day per round. */
+static bool load_lobster(void)
+{
+    static const char *const files[2][2] = { { "GOOG", "10" }, { "AMZN", "5" } };
+    const char *data = bench_shared_data();
+    td_event_t *part[2] = { NULL, NULL };
+    size_t npart[2] = { 0, 0 };
+    for (int k = 0; k < 2; k++) {
+        char spec[2048];
+        snprintf(spec, sizeof spec, "lobster:%s/lobster/%s_2012-06-21_34200000_57600000_message_%s.csv,"
+                 "%s/lobster/%s_2012-06-21_34200000_57600000_orderbook_%s.csv", data, files[k][0], files[k][1],
+                 data, files[k][0], files[k][1]);
+        part[k] = bench_load_source("bench_store", spec, (size_t)1 << 30, &npart[k]);
+        if (!part[k] || npart[k] == 0) {
+            fprintf(stderr, "bench_store: no LOBSTER events from %s (set TD_SHARED_DATA)\n", spec);
+            free(part[0]);
+            free(part[1]);
+            return false;
+        }
+    }
+    size_t nbase = npart[0] + npart[1];
+    td_event_t *base = bench_merge_by_time(part[0], npart[0], part[1], npart[1]);
+    free(part[0]);
+    free(part[1]);
+    events = td_malloc(nev * sizeof *events);
+    bench_loop_events(base, nbase, events, nev, DAY_NS);
+    /* the 1-hour window: GOOG 12:00-13:00 EDT (16:00 UTC) of the middle day */
+    size_t rounds = (nev + nbase - 1) / nbase;
+    int64_t day = base[0].exch_ns / DAY_NS * DAY_NS + (int64_t)((rounds - 1) / 2) * DAY_NS;
+    q_sym = td_sym_lookup("GOOG", 4);
+    q_from_ns = day + 16 * 3600 * TD_NS_PER_SEC;
+    q_to_ns = q_from_ns + 3600 * TD_NS_PER_SEC - 1;
+    char d0[16], dq[16];
+    td_store_day_name(base[0].exch_ns / DAY_NS, d0);
+    td_store_day_name(day / DAY_NS, dq);
+    printf("dataset lobster: %zu events = GOOG level 10 (%zu) + AMZN level 5 (%zu) of %s, merged by exchange time "
+           "(%zu a day), looped %.2f times\n  round k = %s + k days (own UTC-day partition), order ids + (k << 40), "
+           "src_seq continuing; recv_ns left 0 as the file source produced it (a backfill has no receive time)\n"
+           "  1h query: GOOG ticks 12:00-13:00 ET of %s (day %zu of %zu)\n",
+           nev, npart[0], npart[1], d0, nbase, (double)nev / (double)nbase, d0, dq, (rounds - 1) / 2 + 1, rounds);
+    free(base);
+    return true;
+}
+
+/* ---- summary ---- */
+
+#define MAX_ROWS 8
+
+typedef struct dataset_run {
+    const char *name;
+    result_t r[MAX_ROWS];
+    int n;
+} dataset_run_t;
+
+static void print_summary(const dataset_run_t *runs, int nruns)
+{
+    printf("\nsummary (ingest CPU: M events per CPU-second of the store's threads for tickd, of the inserting thread "
+           "for SQLite, of the engine thread + the store's threads for tickd + engine; CPU sealed: the same up to a "
+           "closed store, the compaction at close included; PostgreSQL: wall only; queries: warm medians; tickd + "
+           "engine B/event: the whole store directory, derived records included)\n");
+    printf("  %-8s %-24s %11s %11s %12s %8s %11s %12s %9s\n", "dataset", "store", "ingest CPU", "CPU sealed",
+           "ingest wall", "B/event", "candles us", "1h ticks ms", "rows");
+    for (int d = 0; d < nruns; d++)
+        for (int i = 0; i < runs[d].n; i++) {
+            const result_t *r = &runs[d].r[i];
+            if (!r->ok) continue;
+            char cpu[32] = "-", sealed[32] = "-", cq[32] = "-", tq[32] = "-", rows[32] = "-";
+            if (r->has_cpu) snprintf(cpu, sizeof cpu, "%.2f M/s", r->ev_s_cpu / 1e6);
+            if (r->ev_s_sealed > 0) snprintf(sealed, sizeof sealed, "%.2f M/s", r->ev_s_sealed / 1e6);
+            if (r->has_queries) {
+                snprintf(cq, sizeof cq, "%.0f", r->q_candles_us);
+                snprintf(tq, sizeof tq, "%.1f", r->q_ticks_ms);
+                snprintf(rows, sizeof rows, "%llu", (unsigned long long)r->ticks_rows);
+            }
+            printf("  %-8s %-24s %11s %11s %10.2f M/s %8.2f %11s %12s %9s\n", runs[d].name, r->store, cpu, sealed,
+                   r->ev_s_wall / 1e6, r->bytes_ev, cq, tq, rows);
+        }
+    printf("ratios tickd (--fsync batch) / peer (ingest: > 1 = tickd faster; size and query time: < 1 = tickd "
+           "smaller / faster)\n");
+    for (int d = 0; d < nruns; d++) {
+        const result_t *t = NULL;
+        for (int i = 0; i < runs[d].n; i++)
+            if (runs[d].r[i].ok && strstr(runs[d].r[i].store, "batch") && runs[d].r[i].has_queries) t = &runs[d].r[i];
+        if (!t) continue;
+        for (int i = 0; i < runs[d].n; i++) {
+            const result_t *p = &runs[d].r[i];
+            if (!p->ok || strncmp(p->store, "tickd", 5) == 0) continue;
+            char cpu[48] = "";
+            if (p->has_cpu) snprintf(cpu, sizeof cpu, "%.1fx (CPU) ", t->ev_s_cpu / p->ev_s_cpu);
+            printf("  %-8s vs %-22s ingest %s%.1fx (wall)  size %.3f  candles %.3f  1h ticks %.3f\n", runs[d].name,
+                   p->store, cpu, t->ev_s_wall / p->ev_s_wall, t->bytes_ev / p->bytes_ev,
+                   t->q_candles_us / p->q_candles_us, t->q_ticks_ms / p->q_ticks_ms);
+        }
+    }
+}
+
+static void print_load(const char *when)
+{
+    double l1 = 0, l5 = 0, l15 = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf %lf %lf", &l1, &l5, &l15) == 3)
+        printf("machine load %s (1/5/15 min): %.2f %.2f %.2f on %ld cores\n", when, l1, l5, l15,
+               sysconf(_SC_NPROCESSORS_ONLN));
+    if (f) fclose(f);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bench_store [EVENTS] [--data sim|lobster] [--mode orders|levels|quotes] [--no-pg] "
+               "[--no-sqlite] [--no-engine]\n"
+               "  EVENTS       events per dataset (default 10000000)\n"
+               "  --data       one dataset only (default: sim, then lobster)\n"
+               "  --mode       the simulator's rendering (default orders)\n"
+               "  --no-pg, --no-sqlite   skip a peer;  --no-engine   skip the tickd + engine run\n"
+               "  LOBSTER samples are read from $TD_SHARED_DATA/lobster (default ../shared/data/lobster)\n");
+}
+
+int main(int argc, char **argv)
+{
+    nev = 10000000;
+    bool pg = true, sqlite = true, engine = true, want_sim = true, want_lobster = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--no-pg")) pg = false;
+        else if (!strcmp(a, "--no-sqlite")) sqlite = false;
+        else if (!strcmp(a, "--no-engine")) engine = false;
+        else if (!strcmp(a, "--mode") && v && (!strcmp(v, "orders") || !strcmp(v, "levels") || !strcmp(v, "quotes"))) {
+            sim_mode = !strcmp(v, "quotes") ? TD_SIM_QUOTES : !strcmp(v, "levels") ? TD_SIM_LEVELS : TD_SIM_ORDERS;
+            i++;
+        } else if (!strcmp(a, "--data") && v && (!strcmp(v, "sim") || !strcmp(v, "lobster"))) {
+            want_sim = !strcmp(v, "sim");
+            want_lobster = !want_sim;
+            i++;
+        } else if (a[0] >= '1' && a[0] <= '9' && strspn(a, "0123456789") == strlen(a) && strlen(a) < 12)
+            nev = (size_t)strtoull(a, NULL, 10);
+        else {
+            fprintf(stderr, "bench_store: bad argument '%s'%s\n", a,
+                    !strcmp(a, "--mode") || !strcmp(a, "--data") ? " (missing or unknown value)" : "");
+            usage(stderr);
+            return 2;
+        }
+    }
+    td_log_min_level = TD_LOG_WARN;
     day0_s = 1706745600; /* 2024-02-01 */
     c_from_s = day0_s;
     c_to_s = day0_s + DAYS * 86400LL - 1;
-    printf("bench_store: %zu simulator events (8 symbols, 3 exchanges, mode %s), 30 days x 390 1m candles x 8 "
-           "symbols\n", nev, sim_mode == TD_SIM_QUOTES ? "quotes" : sim_mode == TD_SIM_LEVELS ? "levels" : "orders");
-    printf("  stream spans %.0f s of exchange time; query windows: AAPL ticks over %.0f s from 10%% in; C3 1m candles "
-           "over 30 days (11,700 rows)\n", (double)(events[nev - 1].exch_ns - events[0].exch_ns) / 1e9,
-           (double)(q_to_ns - q_from_ns + 1) / 1e9);
-    run_tickd(nev, TD_STORE_FSYNC_OFF, "tickd (--fsync off)");
-    run_tickd(nev, TD_STORE_FSYNC_BATCH, "tickd (--fsync batch)");
-    if (sqlite) run_sqlite(nev);
-    if (pg) run_pg(nev);
+    printf("bench_store: %zu events per dataset into every store; candles: 30 days x 390 1m candles x 8 symbols "
+           "(C3 queried, 11,700 rows)\n", nev);
+    print_load("at start");
+    dataset_run_t runs[2];
+    int nruns = 0;
+    for (int d = 0; d < 2; d++) {
+        if (!(d == 0 ? want_sim : want_lobster)) continue;
+        printf("\n");
+        if (!(d == 0 ? load_sim() : load_lobster())) continue;
+        dataset_run_t *run = &runs[nruns++];
+        run->name = d == 0 ? "sim" : "lobster";
+        run->n = 0;
+        run->r[run->n++] = run_tickd(TD_STORE_FSYNC_OFF, "tickd (--fsync off)", true);
+        run->r[run->n++] = run_tickd(TD_STORE_FSYNC_BATCH, "tickd (--fsync batch)", false);
+        if (engine) run->r[run->n++] = run_engine();
+        if (sqlite) run->r[run->n++] = run_sqlite();
+        if (pg) run->r[run->n++] = run_pg();
+        td_free(events);
+        events = NULL;
+    }
+    print_summary(runs, nruns);
     printf("targets: >= 5 M events/s/core ingest, <= 6 bytes/event, candle query < 1 ms\n");
-    td_free(events);
-    return 0;
+    print_load("at end");
+    return nruns > 0 ? 0 : 1;
 }
