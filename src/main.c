@@ -183,6 +183,14 @@ int main(int argc, char **argv)
     td_store_options_t sopt;
     td_store_options_default(&sopt);
     sopt.fsync_ms = cfg.fsync_ms;
+    if (td_store_set_retention(&sopt, cfg.tick_ttl_days, cfg.candle_ttl, cfg.cold_dir, cfg.cold_after_days, err,
+                               sizeof err) != TD_OK) {
+        fprintf(stderr, "tickd: %s\n", err);
+        td_engine_destroy(engine);
+        td_api_destroy(api);
+        td_config_free(&cfg);
+        return 2;
+    }
     sopt.state_fn = store_state;
     sopt.state_ctx = engine;
     td_store_t *store;

@@ -60,6 +60,12 @@ void td_config_usage(void)
         "  --role all|ingest|engine|edge   cluster role (only `all` in this version)\n"
         "  --threads N            I/O threads (default: one per core)\n"
         "  --fsync batch|MS|off   store durability: fsync every batch, every MS milliseconds, or never\n"
+        "  --tick-ttl DAYS|forever   keep ticks this long (by exchange time; default 2562 = 7 years); older\n"
+        "                         day partitions are dropped whole, at start and then hourly\n"
+        "  --candle-ttl IV=DAYS[,IV=DAYS...]   candle retention per interval (1s 10s 1m 5m 15m 1h 1d 1w;\n"
+        "                         default: every interval forever)\n"
+        "  --cold-dir DIR         move partitions older than --cold-after days to DIR (e.g. another disk)\n"
+        "  --cold-after DAYS      age at which partitions move to --cold-dir (default 30 with --cold-dir)\n"
         "  --out-cap BYTES        per-connection queued output before a client counts as slow (default 4194304)\n"
         "  --slow-conflate-ms MS  conflation interval forced on a slow client (default 250)\n"
         "  --slow-close-ms MS     a slow client still stuck this long is closed with 1008 (default 5000)\n"
@@ -138,6 +144,32 @@ static int apply(td_config_t *c, const char *name, const char *val, char *err, s
             snprintf(err, errlen, "--fsync: expected batch, off or milliseconds, got '%s'", val);
             return TD_EINVAL;
         }
+    } else if (!strcmp(name, "tick-ttl")) {
+        if (!strcmp(val, "forever")) c->tick_ttl_days = -1;
+        else if (parse_int(val, 1, 3660000, &n) == 0) c->tick_ttl_days = (int)n;
+        else {
+            snprintf(err, errlen, "--tick-ttl: expected days (1..3660000) or forever, got '%s'", val);
+            return TD_EINVAL;
+        }
+    } else if (!strcmp(name, "candle-ttl")) {
+        if (strlen(val) >= sizeof c->candle_ttl) {
+            snprintf(err, errlen, "--candle-ttl: too long");
+            return TD_EINVAL;
+        }
+        snprintf(c->candle_ttl, sizeof c->candle_ttl, "%s", val); /* checked by the store (interval names) */
+    } else if (!strcmp(name, "cold-dir")) {
+        if (!*val || strlen(val) >= sizeof c->cold_dir) {
+            snprintf(err, errlen, "--cold-dir: bad path '%s'", val);
+            return TD_EINVAL;
+        }
+        snprintf(c->cold_dir, sizeof c->cold_dir, "%s", val);
+        if (c->cold_after_days == 0) c->cold_after_days = 30;
+    } else if (!strcmp(name, "cold-after")) {
+        if (parse_int(val, 1, 3660000, &n) != 0) {
+            snprintf(err, errlen, "--cold-after: expected days (1..3660000), got '%s'", val);
+            return TD_EINVAL;
+        }
+        c->cold_after_days = (int)n;
     } else if (!strcmp(name, "speed")) {
         char *end;
         double d = strtod(val, &end);

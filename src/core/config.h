@@ -24,6 +24,11 @@ typedef struct td_config {
     td_role_t role;
     int threads;            /* I/O threads; 0 = one per core */
     int fsync_ms;           /* -1 = off, 0 = every batch, N = every N ms */
+    /* store retention (src/store): parsed into td_store_options_t by td_store_apply_retention */
+    int tick_ttl_days;      /* 0 = the store's default (7 years), -1 = forever */
+    char candle_ttl[256];   /* "IV=DAYS,..." ("" = every interval forever) */
+    char cold_dir[512];     /* "" = none */
+    int cold_after_days;    /* with cold_dir: partitions older than this move there */
     double speed;           /* file feeds: 0 = as fast as possible, N = real time times N */
     char status_symbol[32]; /* the symbol whose NBBO the status line shows; "" = first seen */
     int status_interval_ms; /* 0 = no status line */

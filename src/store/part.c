@@ -397,6 +397,18 @@ typedef struct symrun {
     uint64_t count;
 } symrun_t;
 
+static td_idx_entry_t *push_entry(td_idx_entry_t *v, size_t *n, size_t *cap, uint64_t off, const td_blk_info_t *info)
+{
+    if (*n == *cap) {
+        *cap *= 2;
+        v = td_realloc(v, *cap * sizeof *v);
+    }
+    v[*n].offset = off;
+    v[*n].info = *info;
+    (*n)++;
+    return v;
+}
+
 int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_t block_events, bool *changed,
                  pthread_mutex_t *rename_lock)
 {
@@ -457,6 +469,16 @@ int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_
             if (b < runs[r].n) {
                 const td_idx_entry_t *e = &c.ent[runs[r].blocks[b]];
                 if (e->info.kind != c.ent[0].info.kind) continue; /* a mixed file: keep the first kind only */
+                if (have == 0 && e->info.count >= block_events &&
+                    e->info.layout == (ticks ? TD_BLK_LAYOUT2 : TD_BLK_LAYOUT1)) {
+                    /* a full block in the current layout: copied as it is (checked at scan time), not decoded
+                     * and encoded again; only the small blocks of frequent flushes are merged */
+                    rc = write_all(fd, m.base + e->offset, e->info.len, off);
+                    if (rc != TD_OK) break;
+                    nent = push_entry(nent, &nn, &ncap, off, &e->info);
+                    off += e->info.len;
+                    continue;
+                }
                 int k = ticks ? td_blk_decode_ticks(&in, m.base + e->offset, e->info.len, (td_blk_tick_t *)dec,
                                                     TD_BLK_MAX_COUNT)
                               : td_blk_decode_candles(&in, m.base + e->offset, e->info.len,
@@ -477,13 +499,9 @@ int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_
                 }
                 rc = write_all(fd, out.out, (size_t)len, off);
                 if (rc != TD_OK) break;
-                if (nn == ncap) {
-                    ncap *= 2;
-                    nent = td_realloc(nent, ncap * sizeof *nent);
-                }
-                nent[nn].offset = off;
-                td_blk_parse_header(out.out, (size_t)len, &nent[nn].info);
-                nn++;
+                td_blk_info_t info;
+                td_blk_parse_header(out.out, (size_t)len, &info);
+                nent = push_entry(nent, &nn, &ncap, off, &info);
                 off += (uint64_t)len;
                 memmove(acc, acc + take * recsz, (have - take) * recsz);
                 have -= take;

@@ -237,6 +237,40 @@ void td_store_options_default(td_store_options_t *o)
     o->retention_every_s = 3600;
 }
 
+int td_store_set_retention(td_store_options_t *o, int tick_ttl_days, const char *candle_ttl, const char *cold_dir,
+                           int cold_after_days, char *err, size_t errlen)
+{
+    if (tick_ttl_days) o->tick_ttl_days = tick_ttl_days;
+    const char *p = candle_ttl ? candle_ttl : "";
+    for (bool more = *p != '\0'; more;) {
+        size_t len = strcspn(p, ",");
+        const char *eq = memchr(p, '=', len);
+        td_interval_t iv;
+        char *end = NULL;
+        long days = eq ? strtol(eq + 1, &end, 10) : 0;
+        bool forever = eq && (size_t)(p + len - (eq + 1)) == 7 && !strncmp(eq + 1, "forever", 7);
+        if (!eq || td_interval_parse(p, (size_t)(eq - p), &iv) != TD_OK ||
+            (!forever && (end != p + len || days < 1 || days > 3660000))) {
+            snprintf(err, errlen, "--candle-ttl: expected IV=DAYS|forever[,...] with IV one of 1s 10s 1m 5m 15m 1h 1d 1w, "
+                     "got '%.*s'", (int)len, p);
+            return TD_EINVAL;
+        }
+        o->candle_ttl_days[iv] = forever ? 0 : (int)days;
+        p += len;
+        more = *p == ',';
+        if (more) p++; /* and then an item must follow */
+    }
+    if (cold_dir && cold_dir[0]) {
+        if (strlen(cold_dir) >= sizeof o->cold_dir) {
+            snprintf(err, errlen, "--cold-dir: path too long");
+            return TD_EINVAL;
+        }
+        snprintf(o->cold_dir, sizeof o->cold_dir, "%s", cold_dir);
+        o->cold_after_days = cold_after_days > 0 ? cold_after_days : 30;
+    }
+    return TD_OK;
+}
+
 const td_store_stats_t *td_store_stats(const td_store_t *s) { return &s->st; }
 
 uint64_t td_store_visible_seq(const td_store_t *s, uint32_t sym)

@@ -89,6 +89,11 @@ typedef struct td_store_stats {
 typedef struct td_store td_store_t;
 
 void td_store_options_default(td_store_options_t *o);
+/* Applies tickd's retention flags to o: tick_ttl_days (0 = keep o's, -1 = forever), candle_ttl
+ * "IV=DAYS|forever,..." (NULL or "" = unchanged), cold_dir (NULL or "" = none) and cold_after_days (<= 0: 30).
+ * TD_OK, or TD_EINVAL with a message naming the flag in err. */
+int td_store_set_retention(td_store_options_t *o, int tick_ttl_days, const char *candle_ttl, const char *cold_dir,
+                           int cold_after_days, char *err, size_t errlen);
 
 /* Opens (creating) the store in dir; recovers the open partitions (see store.c) and, unless read_only,
  * starts the writer thread. Returns TD_OK or a negative TD_E* with a message in err. */

@@ -5,6 +5,7 @@
 
 #include "core/common.h"
 #include "core/config.h"
+#include "store/store.h"
 
 static int parse(td_config_t *c, char *err, int argc, char **argv)
 {
@@ -66,6 +67,53 @@ static void test_errors(void **state)
     assert_non_null(strstr(err, "needs a value"));
 }
 
+/* Retention flags, and their application to the store's options (what main.c does). */
+static void test_retention_flags(void **state)
+{
+    (void)state;
+    td_config_t c;
+    char err[256];
+    char *argv[] = { "tickd", "--tick-ttl", "forever", "--candle-ttl", "1s=30,1m=3650,1w=forever", "--cold-dir",
+                     "/tmp/cold" };
+    assert_int_equal(parse(&c, err, 7, argv), 0);
+    assert_int_equal(c.tick_ttl_days, -1);
+    assert_int_equal(c.cold_after_days, 30);
+    td_store_options_t o;
+    td_store_options_default(&o);
+    assert_int_equal(o.tick_ttl_days, TD_STORE_DEFAULT_TICK_TTL_DAYS);
+    assert_int_equal(td_store_set_retention(&o, c.tick_ttl_days, c.candle_ttl, c.cold_dir, c.cold_after_days, err,
+                                            sizeof err),
+                     TD_OK);
+    assert_int_equal(o.tick_ttl_days, -1);
+    assert_int_equal(o.candle_ttl_days[TD_IV_1S], 30);
+    assert_int_equal(o.candle_ttl_days[TD_IV_1M], 3650);
+    assert_int_equal(o.candle_ttl_days[TD_IV_1W], 0);
+    assert_int_equal(o.candle_ttl_days[TD_IV_1H], 0);
+    assert_string_equal(o.cold_dir, "/tmp/cold");
+    assert_int_equal(o.cold_after_days, 30);
+    td_config_free(&c);
+
+    char *argv2[] = { "tickd", "--tick-ttl", "400", "--cold-after", "9" };
+    assert_int_equal(parse(&c, err, 5, argv2), 0);
+    td_store_options_default(&o);
+    assert_int_equal(td_store_set_retention(&o, c.tick_ttl_days, c.candle_ttl, c.cold_dir, c.cold_after_days, err,
+                                            sizeof err),
+                     TD_OK);
+    assert_int_equal(o.tick_ttl_days, 400);
+    assert_string_equal(o.cold_dir, ""); /* --cold-after alone moves nothing */
+
+    expect_error("--tick-ttl", "0", "--tick-ttl");
+    expect_error("--tick-ttl", "7y", "--tick-ttl");
+    expect_error("--cold-after", "-3", "--cold-after");
+    static const char *bad[] = { "1m", "1m=", "2m=30", "1m=0", "1m=30,", "1m=30,,1h=2", "1h=forevers", "=5" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        td_store_options_default(&o);
+        err[0] = 0;
+        if (td_store_set_retention(&o, 0, bad[i], NULL, 0, err, sizeof err) != TD_EINVAL || !strstr(err, "--candle-ttl"))
+            fail_msg("--candle-ttl '%s' accepted (%s)", bad[i], err);
+    }
+}
+
 static void test_config_file(void **state)
 {
     (void)state;
@@ -101,7 +149,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_flags),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_retention_flags),
         cmocka_unit_test(test_config_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
