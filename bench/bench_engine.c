@@ -111,7 +111,7 @@ int main(int argc, char **argv)
     free(evs);
 
     const char *data = bench_shared_data();
-    char lob[1024];
+    char lob[2400];
     snprintf(lob, sizeof lob, "lobster:%s/lobster/GOOG_2012-06-21_34200000_57600000_message_10.csv,"
              "%s/lobster/GOOG_2012-06-21_34200000_57600000_orderbook_10.csv", data, data);
     size_t got;

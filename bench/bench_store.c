@@ -856,7 +856,7 @@ static bool load_lobster(void)
     td_event_t *part[2] = { NULL, NULL };
     size_t npart[2] = { 0, 0 };
     for (int k = 0; k < 2; k++) {
-        char spec[2048];
+        char spec[2400];
         snprintf(spec, sizeof spec, "lobster:%s/lobster/%s_2012-06-21_34200000_57600000_message_%s.csv,"
                  "%s/lobster/%s_2012-06-21_34200000_57600000_orderbook_%s.csv", data, files[k][0], files[k][1],
                  data, files[k][0], files[k][1]);
@@ -1005,7 +1005,7 @@ int main(int argc, char **argv)
     for (int d = 0; d < 2; d++) {
         if (!(d == 0 ? want_sim : want_lobster)) continue;
         printf("\n");
-        if (!(d == 0 ? load_sim() : load_lobster())) continue;
+        if (!(d == 0 ? load_sim() : load_lobster())) return 1; /* a dataset asked for and not there: an error */
         dataset_run_t *run = &runs[nruns++];
         run->name = d == 0 ? "sim" : "lobster";
         run->n = 0;

@@ -20,14 +20,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/event.h"
 #include "feed/source.h"
 
+/* $TD_SHARED_DATA, else the shared/data beside the project checkout: found from the current directory (the
+ * checkout, build/ or build/bench/) or from the executable's own path (build/bench/X). */
 static inline const char *bench_shared_data(void)
 {
     const char *d = getenv("TD_SHARED_DATA");
-    return d && *d ? d : "../shared/data";
+    if (d && *d) return d;
+    static char found[1024];
+    static const char *rel[] = { "../shared/data", "../../shared/data", "../../../shared/data" };
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++)
+        if (access(rel[i], R_OK) == 0) return rel[i];
+    char exe[900];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strstr(exe, "/build");
+        if (slash) {
+            *slash = '\0';
+            snprintf(found, sizeof found, "%s/../shared/data", exe);
+            if (access(found, R_OK) == 0) return found;
+        }
+    }
+    return "../shared/data";
 }
 
 static inline void *bench_alloc(size_t bytes)

@@ -683,6 +683,33 @@ static void live_feed_metrics(td_api_t *a, td_jb_t *b)
     }
 }
 
+/* The embedded store: its backlog (the ring to the writer; full policy: the engine waits, counted), what is
+ * durable, and damage found on disk. */
+static void store_metrics(const td_store_t *st, td_jb_t *b)
+{
+    const td_store_stats_t *s = td_store_stats(st);
+    struct { const char *name, *type, *help; uint64_t v; } rows[] = {
+        { "tickd_store_backlog_records", "gauge", "records in the ring to the store's writer (not yet taken)", td_store_backlog(st) },
+        { "tickd_store_appended_total", "counter", "records handed to the store", atomic_load(&s->appended) },
+        { "tickd_store_written_total", "counter", "records written to the files (survive kill -9)", atomic_load(&s->written) },
+        { "tickd_store_synced_total", "counter", "records fsynced (survive power loss)", atomic_load(&s->synced) },
+        { "tickd_store_ring_waits_total", "counter", "times the engine waited for the store's writer (ring full)", atomic_load(&s->ring_waits) },
+        { "tickd_store_blocks_written_total", "counter", "blocks written", atomic_load(&s->blocks_written) },
+        { "tickd_store_bytes_written_total", "counter", "bytes written", atomic_load(&s->bytes_written) },
+        { "tickd_store_fsyncs_total", "counter", "fsync calls", atomic_load(&s->fsyncs) },
+        { "tickd_store_write_errors_total", "counter", "I/O errors writing (retried at the next flush)", atomic_load(&s->write_errors) },
+        { "tickd_store_recovered_blocks_dropped_total", "counter", "torn or corrupt blocks cut by recovery at open", atomic_load(&s->recovered_blocks_dropped) },
+        { "tickd_store_recovered_bytes_dropped_total", "counter", "bytes cut by recovery at open", atomic_load(&s->recovered_bytes_dropped) },
+        { "tickd_store_corrupt_blocks_total", "counter", "blocks that failed their checksum or decode when read (skipped)", atomic_load(&s->corrupt_blocks) },
+        { "tickd_store_partitions_dropped_total", "counter", "partitions removed by retention", atomic_load(&s->partitions_dropped) },
+        { "tickd_store_partitions_moved_total", "counter", "partitions moved to the cold directory", atomic_load(&s->partitions_moved) },
+    };
+    for (size_t i = 0; i < TD_ARRAY_LEN(rows); i++) {
+        td_prom_family(b, rows[i].name, rows[i].type, rows[i].help);
+        td_prom_u64(b, rows[i].name, NULL, rows[i].v);
+    }
+}
+
 void api_metrics(td_api_t *a, td_jb_t *b)
 {
     td_server_stats_t ss;
@@ -755,6 +782,7 @@ void api_metrics(td_api_t *a, td_jb_t *b)
         td_prom_family(b, "tickd_engine_live_orders", "gauge", "orders resting in order-level books");
         td_prom_u64(b, "tickd_engine_live_orders", NULL, atomic_load(&es->live_orders));
     }
+    if (a->store) store_metrics(a->store, b);
     td_prom_family(b, "tickd_symbols", "gauge", "symbols interned");
     td_prom_u64(b, "tickd_symbols", NULL, td_sym_count());
 

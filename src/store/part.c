@@ -395,7 +395,15 @@ typedef struct symrun {
     size_t *blocks; /* indexes into the entry list, in file order */
     size_t n, cap;
     uint64_t count;
+    bool last_small; /* the last block seen is to be merged (not full, or an older layout) */
 } symrun_t;
+
+/* A block the seal must decode: not full, or in an older layout. */
+static bool to_merge(const td_blk_info_t *info, uint32_t block_events)
+{
+    return info->count < block_events ||
+           info->layout != (info->kind == TD_BLK_TICKS ? TD_BLK_LAYOUT2 : TD_BLK_LAYOUT1);
+}
 
 static td_idx_entry_t *push_entry(td_idx_entry_t *v, size_t *n, size_t *cap, uint64_t off, const td_blk_info_t *info)
 {
@@ -420,7 +428,7 @@ int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_
     td_part_scan_mem(m.base, m.size, 0, collect_fn, &c, NULL);
     /* group blocks by (symbol, interval) in order of first appearance */
     symrun_t *runs = NULL;
-    size_t nruns = 0, caprun = 0, need_blocks = 0;
+    size_t nruns = 0, caprun = 0, mergeable = 0;
     for (size_t i = 0; i < c.n; i++) {
         size_t r = 0;
         for (; r < nruns; r++)
@@ -442,10 +450,15 @@ int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_
         }
         s->blocks[s->n++] = i;
         s->count += c.ent[i].info.count;
+        /* worth a seal: two small blocks in a row of the same symbol (they merge), or an older layout */
+        const td_blk_info_t *in = &c.ent[i].info;
+        bool small = to_merge(in, block_events);
+        bool old_layout = in->layout != (in->kind == TD_BLK_TICKS ? TD_BLK_LAYOUT2 : TD_BLK_LAYOUT1);
+        if (small && (s->last_small || old_layout)) mergeable++;
+        s->last_small = small;
     }
-    for (size_t r = 0; r < nruns; r++) need_blocks += (size_t)((runs[r].count + block_events - 1) / block_events);
     bool damaged = c.bad_regions > 0;
-    if (need_blocks >= c.n && !damaged) goto done; /* already compact */
+    if (mergeable == 0 && !damaged) goto done; /* already compact */
 
     char tmp[TD_PART_PATH_MAX + 8];
     snprintf(tmp, sizeof tmp, "%s.seal", data_path);
@@ -455,7 +468,7 @@ int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_
         goto done;
     }
     td_blk_scratch_t in = { 0 }, out = { 0 };
-    size_t ncap = need_blocks + 1;
+    size_t ncap = c.n + 1;
     td_idx_entry_t *nent = td_malloc(ncap * sizeof *nent);
     size_t nn = 0;
     uint64_t off = 0;
@@ -466,19 +479,12 @@ int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_
     for (size_t r = 0; r < nruns && rc == TD_OK; r++) {
         size_t have = 0;
         for (size_t b = 0; b <= runs[r].n && rc == TD_OK; b++) {
-            if (b < runs[r].n) {
-                const td_idx_entry_t *e = &c.ent[runs[r].blocks[b]];
-                if (e->info.kind != c.ent[0].info.kind) continue; /* a mixed file: keep the first kind only */
-                if (have == 0 && e->info.count >= block_events &&
-                    e->info.layout == (ticks ? TD_BLK_LAYOUT2 : TD_BLK_LAYOUT1)) {
-                    /* a full block in the current layout: copied as it is (checked at scan time), not decoded
-                     * and encoded again; only the small blocks of frequent flushes are merged */
-                    rc = write_all(fd, m.base + e->offset, e->info.len, off);
-                    if (rc != TD_OK) break;
-                    nent = push_entry(nent, &nn, &ncap, off, &e->info);
-                    off += e->info.len;
-                    continue;
-                }
+            const td_idx_entry_t *e = b < runs[r].n ? &c.ent[runs[r].blocks[b]] : NULL;
+            if (e && e->info.kind != c.ent[0].info.kind) continue; /* a mixed file: keep the first kind only */
+            /* a full block in the current layout is copied as it is (checked at scan time), not decoded and
+             * encoded again; the runs of small blocks between full ones (frequent flushes) are merged */
+            bool copy = e && !to_merge(&e->info, block_events);
+            if (e && !copy) {
                 int k = ticks ? td_blk_decode_ticks(&in, m.base + e->offset, e->info.len, (td_blk_tick_t *)dec,
                                                     TD_BLK_MAX_COUNT)
                               : td_blk_decode_candles(&in, m.base + e->offset, e->info.len,
@@ -487,8 +493,8 @@ int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_
                 memcpy(acc + have * recsz, dec, (size_t)k * recsz);
                 have += (size_t)k;
             }
-            bool last = b == runs[r].n;
-            while (have >= block_events || (last && have > 0)) {
+            bool drain = !e || copy; /* the records before a copied block, or the run's last ones */
+            while (have >= block_events || (drain && have > 0)) {
                 size_t take = have < block_events ? have : block_events;
                 int len = ticks ? td_blk_encode_ticks(&out, runs[r].sym, (td_blk_tick_t *)acc, take, level)
                                 : td_blk_encode_candles(&out, runs[r].sym, (td_interval_t)runs[r].iv,
@@ -505,6 +511,12 @@ int td_part_seal(const char *data_path, const char *idx_path, int level, uint32_
                 off += (uint64_t)len;
                 memmove(acc, acc + take * recsz, (have - take) * recsz);
                 have -= take;
+            }
+            if (copy && rc == TD_OK) {
+                rc = write_all(fd, m.base + e->offset, e->info.len, off);
+                if (rc != TD_OK) break;
+                nent = push_entry(nent, &nn, &ncap, off, &e->info);
+                off += e->info.len;
             }
         }
     }

@@ -64,35 +64,43 @@ enum { CL_ORDER, CL_TRADE, CL_STRADE, CL_QUOTE, CL_LEVEL, CL_NBBO, CL_OTHER, CL_
 #define TS_ESC 0
 #define EXPMANT_MIN_BITS 12 /* mean bit length from which coding 1 pays */
 
-typedef struct oent {
-    uint64_t key;  /* the encoder finds orders by id, the decoder by add index */
+/* An order added in the block, by its add number k (1, 2, ... in block order, all exchanges). */
+typedef struct ord {
     uint64_t id;
     uint64_t px, rem;
-    uint32_t gen, idx;
     uint8_t x, side, live;
-} oent_t;
+} ord_t;
+
+/* The encoder's id -> add number table (the decoder gets add numbers from the Fenwick trees instead). */
+typedef struct hent {
+    uint64_t id;
+    uint32_t k;
+    uint32_t gen_x; /* generation << 8 | exchange index: entries of older blocks are stale */
+} hent_t;
 
 typedef struct model {
-    uint32_t gen;  /* table entries of older blocks are stale */
+    uint32_t gen;       /* 24 bits used */
     uint32_t mask;
-    oent_t *tab;
+    hent_t *tab;
     size_t tab_cap;
-    int64_t *col[NCOL];  /* column values, n each */
+    ord_t *ord;         /* [1..nord] */
+    size_t ord_cap;
+    uint32_t nord, ord_lim;
+    int64_t *col[NCOL]; /* column values, n each */
     size_t col_cap;
-    size_t ncol[NCOL];   /* encoder: values written; decoder: values available */
-    size_t used[NCOL];   /* decoder: values consumed */
+    size_t ncol[NCOL];  /* encoder: values written; decoder: values available */
+    size_t used[NCOL];  /* decoder: values consumed */
     uint8_t *ts, *esc;
     size_t esc_n, esc_used;
-    /* live orders per exchange by add index (Fenwick trees of fw_size entries, allocated on first use) */
+    /* live orders per exchange by add number (Fenwick trees of fw_size entries, allocated on first use) */
     uint32_t *fw[NX];
-    uint32_t fw_size;
+    uint32_t fw_size, fw_cap;
     uint32_t live[NX];
     bool fw_used[NX];
-    /* per-block prediction state, reset by model_reset */
+    /* per-block prediction state, reset by model_get */
     uint64_t lastp[NX][4];
     uint64_t last_fresh[NX];
     uint64_t prev_src[NX];
-    uint32_t nadds[NX];
     uint64_t pw[CL_COUNT][NX][4];
     uint8_t zero_px[16], zero_qty[16];
     bool imp_valid;
@@ -130,23 +138,11 @@ static uint8_t opposite(uint8_t side) { return side == TD_BID ? TD_ASK : side ==
 
 /* ---- the model ---- */
 
+/* The per-block state, for a block of n records (the columns). */
 static model_t *model_get(td_blk_scratch_t *s, size_t n)
 {
     if (!s->model) s->model = td_calloc(1, sizeof(model_t));
     model_t *m = s->model;
-    size_t cap = 64;
-    while (cap < 2 * n + 2) cap *= 2;
-    if (m->tab_cap < cap) {
-        td_free(m->tab);
-        m->tab = td_calloc(cap, sizeof *m->tab);
-        m->tab_cap = cap;
-        m->gen = 0;
-    }
-    m->mask = (uint32_t)(cap - 1);
-    if (++m->gen == 0) { /* wrapped: clear, so no entry of 2^32 blocks ago looks current */
-        memset(m->tab, 0, m->tab_cap * sizeof *m->tab);
-        m->gen = 1;
-    }
     if (m->col_cap < n) {
         for (int c = 0; c < NCOL; c++) {
             td_free(m->col[c]);
@@ -158,28 +154,12 @@ static model_t *model_get(td_blk_scratch_t *s, size_t n)
         m->esc = td_malloc(3 * n);
         m->col_cap = n;
     }
-    uint32_t fsz = 1;
-    while (fsz < n + 1) fsz *= 2;
-    if (m->fw_size < fsz) {
-        for (unsigned x = 0; x < NX; x++) {
-            td_free(m->fw[x]);
-            m->fw[x] = NULL;
-        }
-        memset(m->fw_used, 0, sizeof m->fw_used);
-    }
-    if (m->fw_size < fsz || m->fw_size > 4 * fsz) m->fw_size = fsz; /* a huge tree: a huge clear per block */
-    for (unsigned x = 0; x < NX; x++) {
-        if (m->fw_used[x]) memset(m->fw[x], 0, ((size_t)m->fw_size + 1) * sizeof(uint32_t));
-        m->fw_used[x] = false;
-    }
-    memset(m->live, 0, sizeof m->live);
     memset(m->ncol, 0, sizeof m->ncol);
     memset(m->used, 0, sizeof m->used);
     m->esc_n = m->esc_used = 0;
     memset(m->lastp, 0, sizeof m->lastp);
     memset(m->last_fresh, 0, sizeof m->last_fresh);
     memset(m->prev_src, 0, sizeof m->prev_src);
-    memset(m->nadds, 0, sizeof m->nadds);
     memset(m->pw, 0, sizeof m->pw);
     memset(m->zero_px, 0, sizeof m->zero_px);
     memset(m->zero_qty, 0, sizeof m->zero_qty);
@@ -187,11 +167,55 @@ static model_t *model_get(td_blk_scratch_t *s, size_t n)
     return m;
 }
 
+/* The order tables, for at most nfresh orders added in the block (ADDs and REPLACEs' new orders): sized by
+ * them, so a block of few orders touches little memory. */
+static void model_orders(model_t *m, size_t nfresh, bool hash)
+{
+    if (m->ord_cap < nfresh + 1) {
+        td_free(m->ord);
+        m->ord_cap = nfresh + 1;
+        m->ord = td_malloc(m->ord_cap * sizeof *m->ord);
+    }
+    m->nord = 0;
+    m->ord_lim = (uint32_t)nfresh;
+    uint32_t fsz = 1;
+    while (fsz < nfresh + 1) fsz *= 2;
+    for (unsigned x = 0; x < NX; x++) {
+        if (m->fw_used[x]) memset(m->fw[x], 0, ((size_t)m->fw_size + 1) * sizeof(uint32_t));
+        m->fw_used[x] = false;
+    }
+    if (m->fw_cap < fsz) { /* trees are allocated on first use at fw_cap */
+        for (unsigned x = 0; x < NX; x++) {
+            td_free(m->fw[x]);
+            m->fw[x] = NULL;
+        }
+        m->fw_cap = fsz;
+    }
+    m->fw_size = fsz;
+    memset(m->live, 0, sizeof m->live);
+    if (!hash) return;
+    size_t cap = 64;
+    while (cap < 2 * nfresh + 2) cap *= 2;
+    if (m->tab_cap < cap) {
+        td_free(m->tab);
+        m->tab = td_calloc(cap, sizeof *m->tab);
+        m->tab_cap = cap;
+        m->gen = 0;
+    }
+    m->mask = (uint32_t)(cap - 1);
+    m->gen = (m->gen + 1) & 0xffffff;
+    if (m->gen == 0) { /* wrapped: clear, so no entry of 2^24 blocks ago looks current */
+        memset(m->tab, 0, m->tab_cap * sizeof *m->tab);
+        m->gen = 1;
+    }
+}
+
 void td_blk_model_free(void *model)
 {
     model_t *m = model;
     if (!m) return;
     td_free(m->tab);
+    td_free(m->ord);
     for (int c = 0; c < NCOL; c++) td_free(m->col[c]);
     td_free(m->ts);
     td_free(m->esc);
@@ -199,46 +223,49 @@ void td_blk_model_free(void *model)
     td_free(m);
 }
 
-static uint32_t slot_of(const model_t *m, uint8_t x, uint64_t key)
+static uint32_t slot_of(const model_t *m, uint8_t x, uint64_t id)
 {
-    return (uint32_t)(((key ^ ((uint64_t)x << 56)) * 0x9E3779B97F4A7C15ull) >> 40) & m->mask;
+    return (uint32_t)(((id ^ ((uint64_t)x << 56)) * 0x9E3779B97F4A7C15ull) >> 40) & m->mask;
 }
 
-/* The current entry of (x, key), or NULL. */
-static oent_t *tab_find(model_t *m, uint8_t x, uint64_t key)
+/* The add number of the newest order (x, id) in the block, or 0. */
+static uint32_t tab_find(const model_t *m, uint8_t x, uint64_t id)
 {
-    for (uint32_t h = slot_of(m, x, key);; h = (h + 1) & m->mask) {
-        oent_t *e = &m->tab[h];
-        if (e->gen != m->gen) return NULL;
-        if (e->key == key && e->x == x) return e;
+    uint32_t want = m->gen << 8 | x;
+    for (uint32_t h = slot_of(m, x, id);; h = (h + 1) & m->mask) {
+        const hent_t *e = &m->tab[h];
+        if (e->gen_x >> 8 != m->gen) return 0;
+        if (e->id == id && e->gen_x == want) return e->k;
     }
 }
 
-/* Inserts or replaces (x, key). At most n inserts per block into a table of >= 2n + 2 slots: never full. */
-static oent_t *tab_put(model_t *m, uint8_t x, uint64_t key)
+/* (x, id) -> k, replacing an older order of the same id. At most nfresh inserts per block into a table of
+ * >= 2 nfresh + 2 slots: never full. */
+static void tab_put(model_t *m, uint8_t x, uint64_t id, uint32_t k)
 {
-    for (uint32_t h = slot_of(m, x, key);; h = (h + 1) & m->mask) {
-        oent_t *e = &m->tab[h];
-        if (e->gen != m->gen || (e->key == key && e->x == x)) {
-            e->gen = m->gen;
-            e->key = key;
-            e->x = x;
-            return e;
+    uint32_t want = m->gen << 8 | x;
+    for (uint32_t h = slot_of(m, x, id);; h = (h + 1) & m->mask) {
+        hent_t *e = &m->tab[h];
+        if (e->gen_x >> 8 != m->gen || (e->id == id && e->gen_x == want)) {
+            e->id = id;
+            e->k = k;
+            e->gen_x = want;
+            return;
         }
     }
 }
 
-/* ---- live orders by add index: a Fenwick tree per exchange ---- */
+/* ---- live orders by add number: a Fenwick tree per exchange ---- */
 
 static void fw_add(model_t *m, uint8_t x, uint32_t i, int d)
 {
-    if (!m->fw[x]) m->fw[x] = td_calloc((size_t)m->fw_size + 1, sizeof(uint32_t));
+    if (!m->fw[x]) m->fw[x] = td_calloc((size_t)m->fw_cap + 1, sizeof(uint32_t));
     m->fw_used[x] = true;
     for (; i <= m->fw_size; i += i & (0u - i)) m->fw[x][i] += (uint32_t)d;
     m->live[x] += (uint32_t)d;
 }
 
-/* Live orders of x with add index <= i. */
+/* Live orders of x with add number <= i. */
 static uint32_t fw_prefix(const model_t *m, uint8_t x, uint32_t i)
 {
     uint32_t r = 0;
@@ -247,7 +274,7 @@ static uint32_t fw_prefix(const model_t *m, uint8_t x, uint32_t i)
     return r;
 }
 
-/* The add index of the k-th live order of x (k >= 1, ascending), or 0 if there is none. */
+/* The add number of the k-th live order of x (k >= 1, ascending), or 0 if there is none. */
 static uint32_t fw_kth(const model_t *m, uint8_t x, uint32_t k)
 {
     if (!m->fw[x] || k == 0 || k > m->live[x]) return 0;
@@ -262,26 +289,29 @@ static uint32_t fw_kth(const model_t *m, uint8_t x, uint32_t k)
     return pos + 1;
 }
 
-static void kill_order(model_t *m, oent_t *e)
+static void kill_order(model_t *m, uint32_t k)
 {
-    e->live = 0;
-    fw_add(m, e->x, e->idx, -1);
+    m->ord[k].live = 0;
+    fw_add(m, m->ord[k].x, k, -1);
 }
 
-/* Adds an order (ADD, or REPLACE's new order); the encoder keys it by id, the decoder by add index. */
+/* Adds an order (ADD, or REPLACE's new order); the encoder also indexes it by id. Beyond the capacity (only a
+ * damaged block's decoder can get there: the encoder sizes it by the count) the order is not tracked. */
 static void add_order(model_t *m, bool by_id, uint8_t x, uint64_t id, uint64_t px, uint64_t qty, uint8_t side)
 {
-    uint32_t idx = ++m->nadds[x];
-    oent_t *e = tab_put(m, x, by_id ? id : idx);
-    e->id = id;
-    e->idx = idx;
-    e->px = px;
-    e->rem = qty;
-    e->side = side;
-    e->live = 1;
-    fw_add(m, x, idx, 1);
     m->lastp[x][side & 3] = px;
     m->last_fresh[x] = id;
+    if (m->nord >= m->ord_lim) return;
+    uint32_t k = ++m->nord;
+    ord_t *o = &m->ord[k];
+    o->id = id;
+    o->px = px;
+    o->rem = qty;
+    o->x = x;
+    o->side = side;
+    o->live = 1;
+    fw_add(m, x, k, 1);
+    if (by_id) tab_put(m, x, id, k);
 }
 
 typedef struct pred {
@@ -296,14 +326,14 @@ static bool is_ref(uint8_t t)
 
 /* What the model expects of record (t, x). The side prediction comes first; the word predictions of new
  * orders depend on the actual side, so pred_words is called once it is known. e: the referenced order. */
-static uint8_t pred_side(const model_t *m, uint8_t t, uint8_t x, const oent_t *e)
+static uint8_t pred_side(const model_t *m, uint8_t t, uint8_t x, const ord_t *e)
 {
     if (e) return e->side;
     if (t == TD_SREC_TRADE && m->imp_valid && m->imp_x == x) return m->imp_side;
     return 0;
 }
 
-static void pred_words(const model_t *m, uint8_t t, uint8_t x, uint8_t side, const oent_t *e, pred_t *p)
+static void pred_words(const model_t *m, uint8_t t, uint8_t x, uint8_t side, const ord_t *e, pred_t *p)
 {
     int c = rec_class(t);
     if (c == CL_ORDER) {
@@ -321,9 +351,10 @@ static void pred_words(const model_t *m, uint8_t t, uint8_t x, uint8_t side, con
     }
 }
 
-/* Moves the model past record ev (exchange index x, referenced order e or NULL). */
-static void model_update(model_t *m, bool by_id, const td_event_t *ev, uint8_t x, oent_t *e)
+/* Moves the model past record ev (exchange index x, referenced order number k or 0). */
+static void model_update(model_t *m, bool by_id, const td_event_t *ev, uint8_t x, uint32_t k)
 {
+    ord_t *e = k ? &m->ord[k] : NULL;
     uint8_t t = ev->type;
     int c = rec_class(t);
     uint64_t w[4];
@@ -344,9 +375,9 @@ static void model_update(model_t *m, bool by_id, const td_event_t *ev, uint8_t x
             if (e) {
                 if (t == TD_EV_ORDER_EXEC || t == TD_EV_ORDER_CANCEL) {
                     if (e->rem > w[1]) e->rem -= w[1];
-                    else kill_order(m, e);
+                    else kill_order(m, k);
                 } else {
-                    kill_order(m, e);
+                    kill_order(m, k);
                 }
             }
             if (t == TD_EV_ORDER_REPLACE) add_order(m, by_id, x, w[3], w[0], w[1], ev->side);
@@ -503,6 +534,9 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
     size_t fixed = (size_t)fixed_rc;
     h.layout = TD_BLK_LAYOUT2;
     model_t *m = model_get(s, n);
+    size_t nfresh = 0;
+    for (size_t i = 0; i < n; i++) nfresh += recs[i].ev.type == TD_EV_ORDER_ADD || recs[i].ev.type == TD_EV_ORDER_REPLACE;
+    model_orders(m, nfresh, true);
 
     uint64_t prev_t = (uint64_t)h.min_time, prev_lat = 0, prev_recv = 0, prev_seq = 0;
     uint64_t cost_lat = 0, cost_recv = 0;
@@ -512,12 +546,14 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
         uint8_t x = map[ev->exch];
         uint8_t xi = x == NO_EXCH ? TD_BLK_MAX_EXCH : x;
         /* the model's columns */
-        oent_t *e = NULL;
+        uint32_t k = 0;
+        const ord_t *e = NULL;
         if (rec_class(t) == CL_ORDER && is_ref(t)) {
-            e = tab_find(m, xi, ev->u.order.order_id);
-            if (e && !e->live) e = NULL;
+            k = tab_find(m, xi, ev->u.order.order_id);
+            if (k && !m->ord[k].live) k = 0;
+            e = k ? &m->ord[k] : NULL;
             if (e) {
-                col_push(m, C_REF, m->live[xi] - fw_prefix(m, xi, e->idx - 1));
+                col_push(m, C_REF, m->live[xi] - fw_prefix(m, xi, k - 1));
             } else {
                 col_push(m, C_REF, 0);
                 col_push(m, C_XID, ev->u.order.order_id - m->last_fresh[xi]);
@@ -564,7 +600,7 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
         prev_recv = (uint64_t)ev->recv_ns;
         col_push(m, C_SEQ, recs[i].seq - prev_seq - derived(t)); /* a derived record is the next out seq */
         prev_seq = recs[i].seq;
-        model_update(m, true, ev, xi, e);
+        model_update(m, true, ev, xi, k);
     }
     uint8_t recv_mode = cost_recv < cost_lat;
     m->ncol[C_RECV] = n;
@@ -636,6 +672,7 @@ static int decode_v2(td_blk_scratch_t *s, const uint8_t *buf, const td_blk_info_
     }
     if (r.p != r.end) return TD_EPROTO;
     if (m->ncol[C_TIME] != n || m->ncol[C_RECV] != n || m->ncol[C_SEQ] != n) return TD_EPROTO;
+    model_orders(m, m->ncol[C_FRESH], false); /* every new order takes a FRESH value */
 
     uint64_t prev_t = (uint64_t)h->min_time, prev_recv = 0, prev_lat = 0, prev_seq = 0;
     for (size_t i = 0; i < n; i++) {
@@ -660,14 +697,16 @@ static int decode_v2(td_blk_scratch_t *s, const uint8_t *buf, const td_blk_info_
         ev->exch = x; /* the table index until the end */
         uint8_t xi = x == NO_EXCH ? TD_BLK_MAX_EXCH : x;
         int c = rec_class(t);
-        oent_t *e = NULL;
+        uint32_t k = 0;
+        const ord_t *e = NULL;
         uint64_t v = 0;
         if (c == CL_ORDER && is_ref(t)) {
             if (!col_pop(m, C_REF, &v)) return TD_EPROTO;
             if (v) {
                 if (v > m->live[xi]) return TD_EPROTO;
-                e = tab_find(m, xi, fw_kth(m, xi, m->live[xi] - (uint32_t)v + 1));
-                if (!e || !e->live) return TD_EPROTO;
+                k = fw_kth(m, xi, m->live[xi] - (uint32_t)v + 1);
+                if (!k || k > m->nord || !m->ord[k].live || m->ord[k].x != xi) return TD_EPROTO;
+                e = &m->ord[k];
                 ev->u.order.order_id = e->id;
             } else {
                 if (!col_pop(m, C_XID, &v)) return TD_EPROTO;
@@ -726,7 +765,7 @@ static int decode_v2(td_blk_scratch_t *s, const uint8_t *buf, const td_blk_info_
         col_pop(m, C_SEQ, &v);
         prev_seq += v + derived(t);
         out[i].seq = prev_seq;
-        model_update(m, false, ev, xi, e);
+        model_update(m, false, ev, xi, k);
     }
     for (int c = 0; c < NCOL; c++)
         if (m->used[c] != m->ncol[c]) return TD_EPROTO;

@@ -107,9 +107,12 @@ req GET "/v1/prices/AAPL?x=$(head -c 9000 /dev/zero | tr '\0' 'y')"; expect 414 
 req GET /metrics; expect 200 "metrics" '^# HELP'
 for m in tickd_ws_clients tickd_ws_messages_out_total tickd_bytes_out_total tickd_slow_clients_closed_total \
          tickd_tick_to_client_seconds_bucket tickd_engine_events_total 'tickd_feed_events_total\{feed="sim' \
-         tickd_ring_lag_records tickd_http_requests_total; do
+         tickd_ring_lag_records tickd_http_requests_total tickd_store_backlog_records tickd_store_corrupt_blocks_total \
+         tickd_store_ring_waits_total; do
   grep -Eq "^$m" <<<"$body" && ok "metric $m" || bad "metric $m missing"
 done
+appended=$(awk '$1 == "tickd_store_appended_total" { print $2 }' <<<"$body")
+[ "${appended:-0}" -gt 0 ] 2>/dev/null && ok "the store has taken $appended records" || bad "tickd_store_appended_total '$appended'"
 kill -0 $pid && ok "tickd alive after all errors" || bad "tickd died"
 kill -TERM $pid; wait $pid; rc=$?; pid=
 [ $rc = 0 ] && ok "SIGTERM exits 0" || bad "exit code $rc"

@@ -7,6 +7,8 @@
  *     larger than a few bytes more on the rest;
  *   - the order model's corner cases: references to orders dead, reused, replaced, never seen, sources that
  *     send no price or size on executions, more than 4 exchanges, no exchange, any type byte;
+ *   - sealing (compaction): runs of small blocks merge, full blocks of the current layout are copied byte for
+ *     byte, layout-1 blocks come out in layout 2, and every record survives in order;
  *   - damage that passes the checksum (the block re-sealed after a byte is changed): the decoder fails
  *     cleanly or returns records that re-encode to a block decoding to the same records. */
 #include "testutil.h"
@@ -20,8 +22,12 @@
 #include "engine/engine.h"
 #include "feed/sim.h"
 #include "feed/source.h"
+#include "store/part.h"
 #include "store/store.h"
 #include "store/store_internal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #define MAXREC 20000
 
@@ -390,6 +396,116 @@ static void test_resealed_damage(void **state)
     td_free(evs);
 }
 
+typedef struct blocks {
+    td_idx_entry_t e[4096];
+    size_t n;
+} blocks_t;
+
+static void collect_block(void *ctx, uint64_t off, const td_blk_info_t *info, const char *damage)
+{
+    blocks_t *b = ctx;
+    (void)damage;
+    if (info && b->n < 4096) {
+        b->e[b->n].offset = off;
+        b->e[b->n].info = *info;
+        b->n++;
+    }
+}
+
+static void scan_file(const char *path, blocks_t *b, td_part_map_t *m)
+{
+    b->n = 0;
+    TD_CHECK(td_part_map(path, m) == TD_OK, "map %s", path);
+    uint64_t end;
+    td_part_scan_mem(m->base, m->size, 0, collect_block, b, &end);
+    TD_CHECK(end == m->size, "scan stopped at %llu of %llu", (unsigned long long)end, (unsigned long long)m->size);
+}
+
+static void test_seal(void **state)
+{
+    (void)state;
+    td_rng_t r;
+    td_rng_seed(&r, td_test_seed());
+    const uint32_t BE = 512; /* block_events of the seal */
+    size_t n = 20000;
+    td_event_t *evs = sim_events(TD_SIM_ORDERS, td_rng_next(&r), n);
+    collect_events(evs, n);
+    char dir[] = "/tmp/td_seal_XXXXXX";
+    TD_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char data[256], idx[256];
+    snprintf(data, sizeof data, "%s/p.tdb", dir);
+    snprintf(idx, sizeof idx, "%s/p.tdi", dir);
+    /* a partition as the writer leaves it: per symbol, runs of small blocks (frequent flushes), full blocks,
+     * some in layout 1 (an older store) */
+    int fd = open(data, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    TD_CHECK(fd >= 0, "create");
+    size_t full_v2 = 0, written = 0;
+    static uint32_t full_crc[4096];
+    for (size_t sym = 1; sym <= TD_SYM_MAX; sym++) {
+        const stream_t *st = &streams[sym];
+        for (size_t off = 0; off < st->n;) {
+            uint64_t k = td_rng_below(&r, 4);
+            size_t bs = k == 0 ? BE : 1 + td_rng_below(&r, BE / 3);
+            if (bs > st->n - off) bs = st->n - off;
+            bool v1 = td_rng_below(&r, 5) == 0;
+            int len = v1 ? td_blk_encode_ticks_v1(&enc, td_sym_name((uint32_t)sym), st->r + off, bs, 1)
+                         : td_blk_encode_ticks(&enc, td_sym_name((uint32_t)sym), st->r + off, bs, 1);
+            TD_CHECK(len > 0 && write(fd, enc.out, (size_t)len) == len, "write");
+            if (!v1 && bs == BE && full_v2 < 4096) memcpy(&full_crc[full_v2++], enc.out + 8, 4);
+            written++;
+            off += bs;
+        }
+    }
+    close(fd);
+    bool changed;
+    TD_CHECK(td_part_seal(data, idx, 1, BE, &changed, NULL) == TD_OK && changed, "seal");
+    blocks_t *b = td_malloc(sizeof *b);
+    td_part_map_t m;
+    scan_file(data, b, &m);
+    /* every record, in order per symbol, from layout-2 blocks; no two small blocks of a symbol in a row */
+    size_t copied = 0, at[TD_SYM_MAX + 1];
+    memset(at, 0, sizeof at);
+    uint32_t prev_small_sym = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const td_blk_info_t *in = &b->e[i].info;
+        TD_CHECK(in->layout == TD_BLK_LAYOUT2, "block %zu in layout %d after the seal", i, in->layout);
+        int got = td_blk_decode_ticks(&dec, m.base + b->e[i].offset, in->len, out_buf, MAXREC);
+        TD_CHECK(got == (int)in->count, "decode block %zu", i);
+        uint32_t sym = out_buf[0].ev.sym;
+        const stream_t *st = &streams[sym];
+        TD_CHECK(at[sym] + (size_t)got <= st->n, "too many records of %s", td_sym_name(sym));
+        TD_CHECK(memcmp(out_buf, st->r + at[sym], (size_t)got * sizeof *out_buf) == 0, "records of %s differ at %zu",
+                 td_sym_name(sym), at[sym]);
+        at[sym] += (size_t)got;
+        bool small = in->count < BE;
+        uint32_t crc;
+        memcpy(&crc, m.base + b->e[i].offset + 8, 4);
+        for (size_t k = 0; k < full_v2; k++)
+            if (full_crc[k] == crc) {
+                full_crc[k] = 0; /* copied byte for byte (the checksum covers the whole block) */
+                copied++;
+                break;
+            }
+        TD_CHECK(!(small && prev_small_sym == sym), "two small blocks of %s in a row", td_sym_name(sym));
+        prev_small_sym = small ? sym : 0;
+    }
+    for (size_t sym = 1; sym <= TD_SYM_MAX; sym++)
+        TD_CHECK(at[sym] == streams[sym].n, "%s: %zu of %zu records", td_sym_name((uint32_t)sym), at[sym],
+                 streams[sym].n);
+    TD_CHECK(b->n < written, "%zu blocks after the seal, %zu before", b->n, written);
+    TD_CHECK(copied == full_v2, "%zu of %zu full layout-2 blocks copied as they were", copied, full_v2);
+    td_part_unmap(&m);
+    /* a second seal has nothing to merge: the files stay as they are */
+    TD_CHECK(td_part_seal(data, idx, 1, BE, &changed, NULL) == TD_OK && !changed, "second seal rewrote the files");
+    print_message("seal: %zu blocks (%zu full layout 2) -> %zu\n", written, full_v2, b->n);
+    td_free(b);
+    unlink(data);
+    unlink(idx);
+    rmdir(dir);
+    streams_clear();
+    td_free(evs);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -413,7 +529,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_modes),      cmocka_unit_test(test_real_files),
         cmocka_unit_test(test_engine_stream),  cmocka_unit_test(test_corner_cases),
-        cmocka_unit_test(test_resealed_damage),
+        cmocka_unit_test(test_seal),           cmocka_unit_test(test_resealed_damage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
