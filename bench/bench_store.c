@@ -33,11 +33,11 @@
  *     of one symbol in a 1-hour window, rows materialized in the client.
  *   columns: tickd's tick partitions taken apart block by block (store_internal.h header, then each column
  *     "varint raw_len, varint stored_len, bytes"): stored bytes per record of column #k, generically (the
- *     codec's column list may change; block.c's top comment says what #k is).
+ *     columns of a layout-2 tick block are listed at the top of src/store/ticks.c; an int column in
+ *     bit-length coding takes two places, its raw low bits the second).
  *   tickd as it runs (skip with --no-engine): the same events through a td_engine whose on_event hook
  *     appends each event with its seq and whose emit callback appends NBBO, CANDLE and TRADE out records
- *     (main.c's wiring; the store may ignore TRADE on branches that do not store it yet: records stored
- *     says what was kept), fsync per batch (the node's default). Bytes of the whole store directory per
+ *     (main.c's wiring), fsync per batch (the node's default). Bytes of the whole store directory per
  *     input event and per stored record, records stored per input event, ingest by wall and by the CPU of
  *     the engine thread and of the writer apart. The main rows stay events-only: what the peers store.
  * At the end: one summary row per store per dataset, and tickd (--fsync batch) / peer ratios.

@@ -1,8 +1,9 @@
 /*
  * store.c: the embedded tick and candle store (store.h is the contract).
  *
- * Layout helpers, the state record and verify are in store_layout.c; the block codec in block.c; partition
- * files (scan, recovery, sealing, the reader's index) in part.c.
+ * Layout helpers, the state record and verify are in store_layout.c; the block codec in block.c (header,
+ * candles, tick layout 1) and ticks.c (tick layout 2, the order model); partition files (scan, recovery,
+ * sealing, the reader's index) in part.c.
  *
  * == Files ==
  *   DIR/ticks/YYYY-MM-DD.tdb (+ .tdi)        every stored event of that UTC day (by exch_ns)
@@ -12,8 +13,8 @@
  *   DIR/LOCK                                  flock'ed by the one writer process
  * A partition is a sequence of self-checking blocks (block.c: columns, zstd, crc32) and a derived index
  * (part.c). Each block holds one symbol's records in engine order; the block header is the index entry.
- * Closed partitions are sealed by a maintenance thread: each symbol's blocks re-cut to full size (fewer, larger
- * blocks: smaller on disk, one read per symbol and day for a query).
+ * Closed partitions are sealed by a maintenance thread: each symbol's runs of small blocks re-cut to full size
+ * (fewer, larger blocks: smaller on disk, fewer reads for a query); full blocks are copied as they are.
  *
  * == Writer ==
  * The producer (engine thread) copies records into a bounded SPSC ring; when the ring is full it waits and
