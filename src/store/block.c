@@ -206,6 +206,8 @@ void td_blk_scratch_free(td_blk_scratch_t *s)
     memset(s, 0, sizeof *s);
 }
 
+static_assert(TD_BLK_MAX_SEGS <= 64, "seg_plain has a bit per segment");
+
 /* ---- header ---- */
 
 static void write_header(uint8_t *b, const td_blk_info_t *h)

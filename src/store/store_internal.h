@@ -28,7 +28,7 @@
 /* Events with sym 0 (exchange-wide GAP/RESYNC) are stored under this name and read back as sym 0. */
 #define TD_STORE_NOSYM_NAME "_EXCH"
 
-#define TD_BLK_MAX_SEGS 48 /* columns per block, each compressed on its own */
+#define TD_BLK_MAX_SEGS 48 /* columns per block, each compressed on its own (seg_plain has a bit each) */
 
 #define TD_BLK_TICKS   1
 #define TD_BLK_CANDLES 2
@@ -86,7 +86,7 @@ typedef struct td_blk_scratch {
     int64_t *vals2;    /* a second column (decoding order ids) */
     size_t vals2_cap;
     uint32_t seg_end[TD_BLK_MAX_SEGS]; /* encoder: end offset of each column in raw */
-    uint32_t seg_plain;                /* encoder: columns (bit i) stored without zstd (random bits) */
+    uint64_t seg_plain;                /* encoder: columns (bit i) stored without zstd (random bits) */
     int nseg;
     void *model;       /* layout 2: the order table and column arrays (ticks.c) */
 } td_blk_scratch_t;

@@ -451,7 +451,7 @@ static uint8_t *put_int(td_blk_scratch_t *s, uint8_t *p, int64_t *v, size_t m)
         acc >>= 8;
         nacc = nacc > 8 ? nacc - 8 : 0;
     }
-    s->seg_plain |= 1u << s->nseg;
+    s->seg_plain |= 1ull << s->nseg;
     SEG(s, p);
     return p;
 }
