@@ -122,6 +122,7 @@ static td_event_t *stage(td_cb_feed_t *f, uint8_t type, uint32_t sym, int64_t ex
 
 static int get_sym(td_cb_feed_t *f, int obj, uint32_t *out)
 {
+    *out = 0; /* set on every path: callers test the result, but -O3 cannot see that fail() returns non-zero */
     int tok = td_json_find(&f->json, obj, "product_id");
     if (tok < 0) return fail(f, "missing product_id");
     uint32_t id = td_json_sym(&f->json, tok, &f->syms);

@@ -63,8 +63,12 @@ static void describe(const td_candle_t *c, char *buf, size_t len)
     td_dec_fmt(c->low, l);
     td_dec_fmt(c->close, cl);
     td_dec128_fmt(c->volume, v);
-    snprintf(buf, len, "t=%lld O=%s H=%s L=%s C=%s V=%s n=%llu", (long long)c->time, o, h, l, cl, v,
+    char all[512]; /* room for every field at its longest; then cut to the caller's buffer */
+    snprintf(all, sizeof all, "t=%lld O=%s H=%s L=%s C=%s V=%s n=%llu", (long long)c->time, o, h, l, cl, v,
              (unsigned long long)c->trade_count);
+    size_t k = strnlen(all, len - 1);
+    memcpy(buf, all, k);
+    buf[k] = '\0';
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */

@@ -57,6 +57,7 @@ static inline const char *lh_source_dir(void)
 static inline int lh_mock_start_x(lh_mock_t *m, const char *kind, const char *ws_file, const char *http_file,
                                   const char *faults, const char *cert, const char *key, int rate, const char *extra)
 {
+    memset(m, 0, sizeof *m); /* pid 0, port 0 until started: stop and callers see a defined value */
     const char *py = lh_python();
     if (!py) return -1;
     char script[4200];

@@ -34,7 +34,7 @@ static void want_spec_ok(const char *spec)
     char err[256] = "";
     td_sim_config_default(&cfg_buf);
     int rc = td_sim_config_parse(&cfg_buf, spec, err, sizeof err);
-    if (rc != TD_OK) fail_msg("spec \"%s\": rc=%d err=%s, want ok", spec, rc, err);
+    if (rc != TD_OK) fail_msg("spec \"%s\": rc=%d err=%s, want ok", spec ? spec : "(null)", rc, err);
 }
 
 static void want_spec_err(const char *spec, const char *needle)
