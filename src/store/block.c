@@ -523,7 +523,9 @@ int td_blk_open_payload(td_blk_scratch_t *s, const uint8_t *buf, size_t len, uin
     if (h->kind != kind || td_blk_check(buf, h) != TD_OK) return TD_EPROTO;
     size_t fixed = TD_BLK_HDR + (size_t)h->nexch * TD_BLK_EXCH_NAME;
     rd_t in = { buf + fixed, buf + h->len, false };
-    td_blk_ensure((void **)&s->raw, &s->raw_cap, (size_t)h->raw_len + 1);
+    /* TD_BLK_RAW_SLACK zero bytes after the columns: readers may load 8 bytes at once near the end */
+    td_blk_ensure((void **)&s->raw, &s->raw_cap, (size_t)h->raw_len + TD_BLK_RAW_SLACK);
+    memset(s->raw + h->raw_len, 0, TD_BLK_RAW_SLACK);
     size_t off = 0;
     int nseg = 0;
     while (in.p < in.end) {

@@ -102,5 +102,6 @@ int td_blk_open_payload(td_blk_scratch_t *s, const uint8_t *buf, size_t len, uin
 void td_blk_model_free(void *model);
 
 #define NO_EXCH 255
+#define TD_BLK_RAW_SLACK 8 /* zero bytes after a decoded payload (td_blk_open_payload) */
 
 #endif

@@ -494,7 +494,7 @@ static size_t get_int(rd_t *r, int64_t *v, size_t max)
         r->bad = true;
         return 0;
     }
-    const uint8_t *bp = r->p;
+    const uint8_t *bp = r->p; /* the payload is followed by TD_BLK_RAW_SLACK zero bytes: 8-byte loads are safe */
     r->p += nbytes;
     uint64_t pos = 0; /* bit position in bp */
     for (size_t i = 0; i < m; i++) {
@@ -504,17 +504,15 @@ static size_t get_int(rd_t *r, int64_t *v, size_t max)
             u = L;
         } else {
             u = 1ull << (L - 1) | (uint64_t)(sym[i] & 1) << (L - 2);
-            unsigned nb = L > 2 ? L - 2 : 0;
-            uint64_t low = 0;
-            for (unsigned got = 0; got < nb;) { /* at most 8 bytes touched per step, all inside bp[0..nbytes) */
-                uint64_t byte = pos >> 3;
-                unsigned off = (unsigned)(pos & 7);
-                unsigned take = 8 - off < nb - got ? 8 - off : nb - got;
-                low |= (uint64_t)((bp[byte] >> off) & ((1u << take) - 1)) << got;
+            unsigned nb = L - 2;
+            for (unsigned got = 0; got < nb;) { /* 56 bits at most per load (up to 2 loads for 62) */
+                uint64_t w;
+                memcpy(&w, bp + (pos >> 3), 8);
+                unsigned take = nb - got < 56 ? nb - got : 56;
+                u |= ((w >> (pos & 7)) & ((1ull << take) - 1)) << got;
                 got += take;
                 pos += take;
             }
-            u |= low;
         }
         v[i] = (int64_t)((uint64_t)unzz(u) * g);
     }
