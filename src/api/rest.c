@@ -703,6 +703,7 @@ static void store_metrics(const td_store_t *st, td_jb_t *b)
         { "tickd_store_corrupt_blocks_total", "counter", "blocks that failed their checksum or decode when read (skipped)", atomic_load(&s->corrupt_blocks) },
         { "tickd_store_partitions_dropped_total", "counter", "partitions removed by retention", atomic_load(&s->partitions_dropped) },
         { "tickd_store_partitions_moved_total", "counter", "partitions moved to the cold directory", atomic_load(&s->partitions_moved) },
+        { "tickd_store_compactions_total", "counter", "open partitions compacted (small blocks of frequent flushes merged)", atomic_load(&s->compactions) },
     };
     for (size_t i = 0; i < TD_ARRAY_LEN(rows); i++) {
         td_prom_family(b, rows[i].name, rows[i].type, rows[i].help);

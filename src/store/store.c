@@ -132,6 +132,7 @@ typedef struct pw {
     uint8_t *stage, *istage;
     size_t stage_n, stage_cap, istage_n, istage_cap;
     uint64_t last_use;
+    uint64_t small_bytes; /* bytes of blocks below block_events written since it was opened */
 } pw_t;
 
 typedef struct state_ent {
@@ -236,6 +237,7 @@ void td_store_options_default(td_store_options_t *o)
     o->zstd_level = 1;
     o->block_events = TD_STORE_BLOCK_EVENTS;
     o->retention_every_s = 3600;
+    o->compact_min_bytes = 16ll << 20;
 }
 
 int td_store_set_retention(td_store_options_t *o, int tick_ttl_days, const char *candle_ttl, const char *cold_dir,
@@ -590,6 +592,7 @@ static void stage_block(td_store_t *s, pw_t *w, const uint8_t *blk, size_t len)
     }
     td_idx_encode(&e, w->istage + w->istage_n);
     w->istage_n += TD_IDX_ENTRY;
+    if (e.info.count < s->opt.block_events) w->small_bytes += len;
     s->staged += len;
     STAT_ADD(s, blocks_written, 1);
 }
@@ -716,6 +719,41 @@ static void write_states(td_store_t *s, bool force, int64_t now)
     }
 }
 
+/* Open partitions whose small blocks (one per symbol per flush under --fsync batch and a slow feed) reached
+ * compact_min_bytes and half the file are compacted now, in the writer, like a seal (td_part_seal: full blocks
+ * copied, runs of small ones merged; readers switch files under s->mu); the next append reopens them. Only
+ * the newest partition of its kind: an older one is sealed by the maintenance thread when closed. The writer
+ * pauses for the rewrite (the ring takes the engine's records meanwhile); the cost is at most twice the small
+ * bytes written, since at least half the file must be small blocks. */
+static void compact_open(td_store_t *s)
+{
+    if (s->opt.compact_min_bytes < 0) return;
+    for (int i = 0; i < MAX_PW; i++) {
+        pw_t *w = &s->pws[i];
+        if (!w->used || w->small_bytes < (uint64_t)s->opt.compact_min_bytes || w->small_bytes * 2 < w->size ||
+            w->key < s->newest_key[w->kind - 1][w->iv])
+            continue;
+        int kind = w->kind, iv = w->iv;
+        int64_t key = w->key;
+        uint64_t before = w->size;
+        pw_close(s, w, false);
+        char data[TD_PART_PATH_MAX], idx[TD_PART_PATH_MAX];
+        td_store_part_paths(s->dir, kind, iv, key, data, idx);
+        bool changed = false;
+        int64_t t0 = td_mono_ns();
+        int rc = td_part_seal(data, idx, s->opt.zstd_level, s->opt.block_events, &changed, &s->mu);
+        struct stat st;
+        if (rc != TD_OK) {
+            td_log_error("store", "%s: compacting the open partition failed: %s", data, strerror(-rc));
+        } else if (changed) {
+            STAT_ADD(s, compactions, 1);
+            td_log_info("store", "%s: compacted the open partition, %llu -> %llu bytes in %.1f ms", data,
+                        (unsigned long long)before, stat(data, &st) == 0 ? (unsigned long long)st.st_size : 0ull,
+                        (double)(td_mono_ns() - t0) / 1e6);
+        }
+    }
+}
+
 /* Writes everything buffered; fsyncs per the policy (or when forced). */
 static void flush_all(td_store_t *s, bool force_sync)
 {
@@ -775,6 +813,7 @@ static void flush_all(td_store_t *s, bool force_sync)
         s->last_fsync_ns = now;
         atomic_store_explicit(&s->st.synced, upto, memory_order_release);
     }
+    compact_open(s);
 }
 
 static void *writer_main(void *arg)

@@ -63,6 +63,10 @@ typedef struct td_store_options {
     int cold_after_days;       /* > 0 with cold_dir: partitions older than this move to cold_dir */
     char cold_dir[512];
     int retention_every_s;     /* the writer applies retention this often (default 3600); < 0 = only on call */
+    /* The open partition is compacted (like a seal) once the small blocks of frequent flushes in it reach this
+     * many bytes and half the file (default 16 MB; < 0 = never): --fsync batch under a slow feed writes a
+     * block per symbol per flush, and those would otherwise stay small until the day is sealed. */
+    long long compact_min_bytes;
     int zstd_level;            /* default 1; 0 = store raw columns (no zstd) */
     uint32_t block_events;     /* records per block at most (default TD_STORE_BLOCK_EVENTS, max 65536) */
     /* Samples the engine's state of a symbol at flush time (writer thread); may be NULL. */
@@ -84,6 +88,7 @@ typedef struct td_store_stats {
     _Atomic uint64_t corrupt_blocks;  /* blocks that failed their checksum or decode at read time */
     _Atomic uint64_t partitions_dropped; /* retention */
     _Atomic uint64_t partitions_moved;   /* to the cold directory */
+    _Atomic uint64_t compactions;        /* open partitions compacted (compact_min_bytes) */
 } td_store_stats_t;
 
 typedef struct td_store td_store_t;

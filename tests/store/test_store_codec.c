@@ -7,6 +7,8 @@
  *     larger than a few bytes more on the rest;
  *   - the order model's corner cases: references to orders dead, reused, replaced, never seen, sources that
  *     send no price or size on executions, more than 4 exchanges, no exchange, any type byte;
+ *   - the open partition is compacted while it is written (--fsync batch under a slow feed), readers keep
+ *     getting every record, once;
  *   - sealing (compaction): runs of small blocks merge, full blocks of the current layout are copied byte for
  *     byte, layout-1 blocks come out in layout 2, and every record survives in order;
  *   - damage that passes the checksum (the block re-sealed after a byte is changed): the decoder fails
@@ -506,6 +508,70 @@ static void test_seal(void **state)
     td_free(evs);
 }
 
+static void test_compact_open(void **state)
+{
+    (void)state;
+    td_rng_t r;
+    td_rng_seed(&r, td_test_seed());
+    size_t n = td_test_sanitized() ? 30000 : 60000;
+    td_event_t *evs = sim_events(TD_SIM_ORDERS, td_rng_next(&r), n);
+    char dir[] = "/tmp/td_compact_XXXXXX";
+    TD_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    td_store_options_t o;
+    td_store_options_default(&o);
+    o.fsync_ms = TD_STORE_FSYNC_OFF; /* the syncs below make the small blocks; no fsync cost in the test */
+    o.compact_min_bytes = 64 << 10;
+    o.retention_every_s = -1;
+    td_store_t *s;
+    char err[256];
+    TD_CHECK(td_store_open(dir, &o, &s, err, sizeof err) == TD_OK, "open: %s", err);
+    /* a slow feed under --fsync batch: a flush (and so a block per symbol) every few events */
+    size_t queries = 0;
+    td_store_tick_t *got = td_malloc(n * sizeof *got);
+    for (size_t i = 0; i < n;) {
+        size_t k = 1 + td_rng_below(&r, 40);
+        if (k > n - i) k = n - i;
+        TD_CHECK(td_store_append(s, evs + i, NULL, k) == TD_OK, "append");
+        i += k;
+        TD_CHECK(td_store_sync(s) == TD_OK, "sync");
+        if (td_rng_below(&r, 200) == 0) { /* a reader during compactions: every record of the symbol, once */
+            uint32_t sym = evs[td_rng_below(&r, i)].sym;
+            td_store_cursor_t *c;
+            TD_CHECK(td_store_ticks_open(s, sym, INT64_MIN, INT64_MAX, 0, &c) == TD_OK, "cursor");
+            size_t m = 0;
+            int k2;
+            while ((k2 = td_store_ticks_next(c, got + m, n - m)) > 0) m += (size_t)k2;
+            td_store_ticks_close(c);
+            size_t want = 0;
+            for (size_t j = 0; j < i; j++)
+                if (evs[j].sym == sym) {
+                    TD_CHECK(want < m && memcmp(&got[want].ev, &evs[j], sizeof evs[j]) == 0,
+                             "record %zu of %s after %zu appended", want, td_sym_name(sym), i);
+                    want++;
+                }
+            TD_CHECK(m == want, "%s: %zu records read, %zu appended", td_sym_name(sym), m, want);
+            queries++;
+        }
+    }
+    const td_store_stats_t *st = td_store_stats(s);
+    uint64_t compactions = atomic_load(&st->compactions), blocks = atomic_load(&st->blocks_written);
+    TD_CHECK(compactions > 0, "no compaction after %llu blocks", (unsigned long long)blocks);
+    td_store_verify_report_t vr;
+    TD_CHECK(td_store_verify(dir, &vr, NULL, NULL) == TD_OK, "verify");
+    TD_CHECK(vr.events == n, "verify counts %llu records of %zu", (unsigned long long)vr.events, n);
+    /* after every flush either the small blocks are under 64 KB or under half the file (~6 B a record
+     * compacted): at most a few thousand of the ~19,000 written remain */
+    TD_CHECK(vr.blocks * 2 < blocks, "%llu blocks on disk after %llu written", (unsigned long long)vr.blocks,
+             (unsigned long long)blocks);
+    print_message("compaction: %llu blocks written, %llu compactions, %llu blocks on disk, %zu reads in between\n",
+                  (unsigned long long)blocks, (unsigned long long)compactions, (unsigned long long)vr.blocks,
+                  queries);
+    td_store_close(s);
+    td_test_rm_rf(dir);
+    td_free(got);
+    td_free(evs);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -530,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_sim_modes),      cmocka_unit_test(test_real_files),
         cmocka_unit_test(test_engine_stream),  cmocka_unit_test(test_corner_cases),
         cmocka_unit_test(test_seal),           cmocka_unit_test(test_resealed_damage),
+        cmocka_unit_test(test_compact_open),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
