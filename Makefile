@@ -2,12 +2,13 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
+BUILD_TSAN ?= build-tsan
 JOBS       ?= $(shell nproc)
 LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./data
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build web run test asan test-asan fuzz fuzz-smoke bench clean
+.PHONY: all deps build web run test asan test-asan tsan test-tsan fuzz fuzz-smoke bench clean
 
 all: build
 
@@ -41,6 +42,18 @@ test-asan: asan
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
+# ThreadSanitizer: every test but the browser ones (node/Chromium drive a tickd that has nothing new to race
+# there, and TSan's shadow memory makes them slow); TD_SANITIZER tells tests that measure RSS.
+$(BUILD_TSAN)/CMakeCache.txt:
+	CC=clang cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=Debug -DTD_TSAN=ON >/dev/null
+
+tsan: deps $(BUILD_TSAN)/CMakeCache.txt
+	cmake --build $(BUILD_TSAN) -j $(JOBS)
+
+test-tsan: tsan
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 TD_SANITIZER=thread \
+	  ctest --output-on-failure -j $(JOBS) -E '^e2e_test_web_'
+
 $(BUILD_FUZZ)/CMakeCache.txt:
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DTD_SANITIZE=ON -DTD_FUZZ=ON >/dev/null
 
@@ -56,4 +69,4 @@ bench: build
 	@for b in $(BUILD)/bench/*; do echo "== $$b"; $$b || exit 1; done
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) web/dist
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ) web/dist

@@ -154,7 +154,10 @@ async def run(port, pid):
     check(state["disorder"] == 0, "good client: seq only grows")
     check(state["stalls"] == 0, "good client never stalled 5 s")
     rss1 = rss_kb(pid)
-    check(rss1 - rss0 < 64 * 1024, "memory bounded (RSS %d -> %d KB)" % (rss0, rss1))
+    if os.environ.get("TD_SANITIZER") == "thread":  # TSan's shadow memory grows with what tickd touches
+        print("     memory bound not checked under ThreadSanitizer (RSS %d -> %d KB)" % (rss0, rss1))
+    else:
+        check(rss1 - rss0 < 64 * 1024, "memory bounded (RSS %d -> %d KB)" % (rss0, rss1))
     check(metric(port, "tickd_slow_clients") == 0, "no slow client left")
 
 

@@ -34,6 +34,15 @@ def start(tmp, extra):
     return spawn_tickd(BUILD, tmp, extra, procs)
 
 
+def store_metric(port, name):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == name:
+                return int(float(parts[1]))
+    return -1
+
+
 def trades_count(port, sym):
     for s in get(port, "/v1/symbols")["symbols"]:
         if s["symbol"] == sym:
@@ -124,7 +133,14 @@ def main():
     before, complete = page_all(port, 0, 9000000000000, 1000)
     check(complete and len(before) >= 3000 and strictly_increasing(before),
           "%d live trades served before the kill, in order" % len(before))
-    time.sleep(0.5)  # --fsync batch: the writer flushes whenever its ring runs dry; all of `before` is written
+    # every trade served had been handed to the store first (main.c: the store hook runs before the API's);
+    # wait until tickd reports that many records written (what survives kill -9), however slow the machine
+    appended = store_metric(port, "tickd_store_appended_total")
+    t_end = time.time() + 30
+    while store_metric(port, "tickd_store_written_total") < appended and time.time() < t_end:
+        time.sleep(0.05)
+    check(store_metric(port, "tickd_store_written_total") >= appended,
+          "the store reports the %d records handed to it before the kill written" % appended)
     p.send_signal(signal.SIGKILL)
     p.wait()
     p, port = start(tmp2, sim)
