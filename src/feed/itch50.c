@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/decimal.h"
 #include "core/log.h"
@@ -280,17 +281,6 @@ int td_itch50_decode(const uint8_t *buf, size_t len, td_itch_msg_t *out)
 
 /* ---- session time ----------------------------------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int days_in_month(int y, int m)
 {
     static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -299,7 +289,7 @@ static int days_in_month(int y, int m)
 }
 
 /* Day of week, 0 = Sunday (1970-01-01 was a Thursday). */
-static int weekday(int y, int m, int d) { return (int)((days_from_civil(y, m, d) % 7 + 11) % 7); }
+static int weekday(int y, int m, int d) { return (int)((td_days_from_civil(y, m, d) % 7 + 11) % 7); }
 
 /* Day of month of the n-th Sunday (n >= 1) of y-m, or of the last Sunday when n == 0. */
 static int sunday_of(int y, int m, int n)
@@ -331,7 +321,7 @@ int td_itch50_midnight_ns(int year, int month, int day, int64_t *out)
     int key = month * 32 + day;
     bool edt = key > start_m * 32 + start_d && key <= end_m * 32 + end_d;
     int64_t utc_hour = edt ? 4 : 5;
-    *out = (days_from_civil(year, month, day) * 86400 + utc_hour * 3600) * 1000000000LL;
+    *out = (td_days_from_civil(year, month, day) * 86400 + utc_hour * 3600) * 1000000000LL;
     return TD_OK;
 }
 

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/decimal.h"
 #include "core/symbols.h"
@@ -379,17 +380,6 @@ static int digits(const char *s, int n, int *out)
     return TD_OK;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int era = (y >= 0 ? y : y - 399) / 400;
-    int yoe = y - era * 400;
-    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return (int64_t)era * 146097 + doe - 719468;
-}
-
 int td_parse_rfc3339_ns(const char *s, size_t len, int64_t *out_ns)
 {
     int y, mo, d, h, mi, se;
@@ -416,7 +406,7 @@ int td_parse_rfc3339_ns(const char *s, size_t len, int64_t *out_ns)
     else if (len - k == 6 && (s[k] == '+' || s[k] == '-') && !memcmp(s + k + 1, "00:00", 5)) k += 6;
     else return TD_EPROTO; /* other offsets are not used by the feeds */
     if (k != len) return TD_EPROTO;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    int64_t secs = td_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
     *out_ns = secs * 1000000000LL + frac;
     return TD_OK;
 }

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "book/book.h"
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/decimal.h"
 #include "core/log.h"
@@ -214,17 +215,6 @@ int td_lobster_parse_row(const char *buf, size_t len, size_t max_levels, td_lobs
 }
 
 /* ---- US/Eastern time ---- */
-
-int64_t td_days_from_civil(int y, int m, int d)
-{
-    /* H. Hinnant's days_from_civil: exact for the proleptic Gregorian calendar */
-    int64_t yy = (int64_t)y - (m <= 2);
-    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
-    int64_t yoe = yy - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 static int weekday(int y, int m, int d) /* 0 = Sunday */
 {

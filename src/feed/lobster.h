@@ -94,8 +94,7 @@ int td_lobster_parse_time(const char *s, size_t len, int64_t *ns);
 
 /* ---- time ---- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (negative before 1970). */
-int64_t td_days_from_civil(int y, int m, int d);
+/* (td_days_from_civil: core/clock.h) */
 /* 1 if US Eastern daylight time is in force at local wall time (y-m-d, local_sec after local midnight),
  * 0 if standard time. US rule: since 2007 from the second Sunday of March to the first Sunday of November;
  * 1987-2006 from the first Sunday of April to the last Sunday of October; switches at 02:00 local

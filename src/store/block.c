@@ -41,6 +41,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "store/store.h"
 
@@ -837,23 +838,13 @@ void td_store_day_name(int64_t z, char out[16])
     snprintf(out, 16, "%04d-%02d-%02d", (int)y, (int)m, (int)d);
 }
 
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 int td_store_day_parse(const char *s, int64_t *day)
 {
     int y, m = 1, d = 1;
     char tail;
     if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 || sscanf(s, "%4d%c", &y, &tail) == 1) {
         if (m < 1 || m > 12 || d < 1 || d > 31) return TD_EINVAL;
-        *day = days_from_civil(y, m, d);
+        *day = td_days_from_civil(y, m, d);
         return TD_OK;
     }
     return TD_EINVAL;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "bar/candle.h"
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/decimal.h"
 #include "core/rng.h"
@@ -71,16 +72,6 @@ static void describe(const td_candle_t *c, char *buf, size_t len)
     buf[k] = '\0';
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
 
 /* ---- names, parsing, alignment ---- */
 
@@ -139,10 +130,10 @@ static void test_interval_start(void **state)
     assert_int_equal(td_interval_start(TD_IV_1H, t), 1708632000);
     assert_int_equal(td_interval_start(TD_IV_1H, t - 61), 1708632000 - 3600);
     assert_int_equal(td_interval_start(TD_IV_15M, t + 1000), 1708632000 + 900);
-    assert_int_equal(td_interval_start(TD_IV_1D, t), days_from_civil(2024, 2, 22) * DAY);
-    assert_int_equal(td_interval_start(TD_IV_1W, t), days_from_civil(2024, 2, 19) * DAY);
+    assert_int_equal(td_interval_start(TD_IV_1D, t), td_days_from_civil(2024, 2, 22) * DAY);
+    assert_int_equal(td_interval_start(TD_IV_1W, t), td_days_from_civil(2024, 2, 19) * DAY);
     /* Every Monday starts a week; no other day does. */
-    for (int64_t d = days_from_civil(1960, 1, 1); d < days_from_civil(2040, 1, 1); d += 1) {
+    for (int64_t d = td_days_from_civil(1960, 1, 1); d < td_days_from_civil(2040, 1, 1); d += 1) {
         bool monday = ((d % 7) + 7 + 3) % 7 == 0; /* day 0 = Thursday; Monday = day 4 */
         assert_int_equal(td_interval_start(TD_IV_1W, d * DAY) == d * DAY, monday);
         assert_int_equal(td_interval_start(TD_IV_1W, d * DAY + 12345), td_interval_start(TD_IV_1W, d * DAY));
@@ -634,7 +625,7 @@ static bar_t *load_bars(const char *rel, bool with_time, size_t *count)
             bars = td_realloc(bars, cap * sizeof *bars);
         }
         bar_t *b = &bars[n++];
-        b->t = days_from_civil(y, (unsigned)mo, (unsigned)d) * DAY + hh * 3600 + mi * 60 + ss;
+        b->t = td_days_from_civil(y, mo, d) * DAY + hh * 3600 + mi * 60 + ss;
         int64_t *dst[5] = { &b->o, &b->h, &b->l, &b->c, &b->vol };
         for (int i = 0; i < 5; i++)
             assert_int_equal(td_dec_parse(fields[base + i], strlen(fields[base + i]), dst[i]), TD_OK);
@@ -695,7 +686,7 @@ static void test_real_5min_to_daily(void **state)
     }
     assert_int_equal(r.n[TD_IV_1D], 21);
     int matched = 0, mismatched = 0;
-    const int64_t jan27 = days_from_civil(2006, 1, 27) * DAY;
+    const int64_t jan27 = td_days_from_civil(2006, 1, 27) * DAY;
     for (size_t i = 0; i < r.n[TD_IV_1D]; i++) {
         const td_candle_t *k = &r.v[TD_IV_1D][i].c;
         const bar_t *b = find_bar(days, nd, k->time);
@@ -770,7 +761,7 @@ static void test_real_1min_volume_to_daily(void **state)
     feed_bars(&c, &r, m1, nm, 60, true);
     assert_int_equal(r.n[TD_IV_1M], nm);
     assert_int_equal(r.n[TD_IV_1D], 41);
-    const int64_t feb06 = days_from_civil(2006, 2, 6) * DAY;
+    const int64_t feb06 = td_days_from_civil(2006, 2, 6) * DAY;
     int matched = 0;
     size_t mi = 0;
     for (size_t i = 0; i < r.n[TD_IV_1D]; i++) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/decimal.h"
 #include "core/rng.h"
