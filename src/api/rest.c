@@ -398,44 +398,37 @@ static void route_candles(td_api_t *a, td_conn_t *c, const td_http_req_t *req, u
     api_thread_t *t = thread_of(a, c);
     if (!t->candle_buf) t->candle_buf = td_malloc(TD_REST_MAX_CANDLES * sizeof(td_candle_t)); /* kept */
     td_candle_t *buf = t->candle_buf;
-    bool complete;
-    int64_t closed_end;
     td_sym_snap_t s;
     bool have = td_engine_snapshot(a->eng, sym, &s);
     bool open = have && (s.candle_mask & (1u << iv));
+    size_t n;
+    bool last_open, immutable; /* the last candle answered is the open one; the answer can be cached forever */
     if (a->store) {
         /* stored history + closed-but-unflushed + the open candle, merged without duplicate or hole */
         int got = td_store_candles_merged(a->store, sym, iv, from, to, (size_t)limit, open ? &s.candles[iv] : NULL,
                                           open, buf, (size_t)limit);
         if (got < 0) {
-            CTR_ADD(thread_of(a, c), rest_store_errors, 1);
+            CTR_ADD(t, rest_store_errors, 1);
             TD_LOG_RATELIMITED(TD_LOG_ERROR, "api", 5, "/candles of %s: reading the store failed: %s",
                                td_sym_name(sym), td_strerror(got));
             td_conn_http_error(c, 500, "internal", "candle store read failed", NULL);
             return;
         }
-        size_t n = (size_t)got;
-        bool last_open = open && n && buf[n - 1].time == s.candles[iv].time;
-        td_jb_lit(b, "{\"symbol\":");
-        td_jb_qstr(b, td_sym_name(sym));
-        td_jb_lit(b, ",\"interval\":");
-        td_jb_qstr(b, td_interval_name(iv));
-        td_jb_lit(b, ",\"candles\":[");
-        for (size_t i = 0; i < n; i++) {
-            if (i) td_jb_ch(b, ',');
-            candle_json(b, &buf[i], !(last_open && i == n - 1));
-        }
-        td_jb_lit(b, "]}");
+        n = (size_t)got;
+        last_open = open && n && buf[n - 1].time == s.candles[iv].time;
         /* closed periods never change: only a range that ends before the open candle is immutable */
-        bool immutable = open && to < s.candles[iv].time && (int64_t)n < limit;
-        respond_cached(a, c, req, b, immutable ? "public, max-age=31536000, immutable" : "public, max-age=1");
-        return;
-    }
-    size_t n = td_recent_candles(a->recent, sym, iv, from, to, buf, (size_t)limit, &complete, &closed_end);
-    /* everything before this start is final (the candle clock only moves forward) */
-    int64_t final_before = open ? s.candles[iv].time : closed_end;
-    bool add_open = open && s.candles[iv].time >= from && s.candles[iv].time <= to && (int64_t)n < limit &&
+        immutable = open && to < s.candles[iv].time && (int64_t)n < limit;
+    } else {
+        bool complete;
+        int64_t closed_end;
+        n = td_recent_candles(a->recent, sym, iv, from, to, buf, (size_t)limit, &complete, &closed_end);
+        /* everything before this start is final (the candle clock only moves forward) */
+        int64_t final_before = open ? s.candles[iv].time : closed_end;
+        immutable = complete && final_before > 0 && to < final_before && (int64_t)n < limit;
+        last_open = open && s.candles[iv].time >= from && s.candles[iv].time <= to && (int64_t)n < limit &&
                     (n == 0 || buf[n - 1].time < s.candles[iv].time);
+        if (last_open) buf[n++] = s.candles[iv]; /* n < limit <= the buffer's size */
+    }
     td_jb_lit(b, "{\"symbol\":");
     td_jb_qstr(b, td_sym_name(sym));
     td_jb_lit(b, ",\"interval\":");
@@ -443,14 +436,9 @@ static void route_candles(td_api_t *a, td_conn_t *c, const td_http_req_t *req, u
     td_jb_lit(b, ",\"candles\":[");
     for (size_t i = 0; i < n; i++) {
         if (i) td_jb_ch(b, ',');
-        candle_json(b, &buf[i], true);
-    }
-    if (add_open) {
-        if (n) td_jb_ch(b, ',');
-        candle_json(b, &s.candles[iv], false);
+        candle_json(b, &buf[i], !(last_open && i == n - 1));
     }
     td_jb_lit(b, "]}");
-    bool immutable = complete && final_before > 0 && to < final_before && (int64_t)n < limit;
     respond_cached(a, c, req, b, immutable ? "public, max-age=31536000, immutable" : "public, max-age=1");
 }
 

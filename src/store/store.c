@@ -298,44 +298,46 @@ static state_ent_t *state_find(td_store_t *s, const char *name)
     return NULL;
 }
 
+typedef struct state_loader {
+    td_store_t *s;
+    size_t cap;
+    uint64_t bad;
+} state_loader_t;
+
+static void state_load_rec(void *ctx, uint64_t off, const uint8_t *rec, const char *name)
+{
+    state_loader_t *l = ctx;
+    td_store_t *s = l->s;
+    (void)off;
+    if (!name) {
+        l->bad++;
+        return;
+    }
+    state_ent_t *e = state_find(s, name);
+    if (e && td_store_state_gen(e->rec) > td_store_state_gen(rec)) return; /* the pair's other slot is newer */
+    if (!e) {
+        if (s->nstates == l->cap) {
+            l->cap = l->cap ? l->cap * 2 : 64;
+            s->states = td_realloc(s->states, l->cap * sizeof *s->states);
+        }
+        e = &s->states[s->nstates++];
+        memcpy(e->name, name, sizeof e->name);
+    }
+    memcpy(e->rec, rec, TD_STATE_REC);
+}
+
 /* Loads the state log (latest record per symbol wins) and, for a writer, rewrites it compacted. */
 static int state_load(td_store_t *s)
 {
     char path[TD_PART_PATH_MAX];
     snprintf(path, sizeof path, "%s/state.tds", s->dir);
-    td_part_map_t m;
-    int rc = td_part_map(path, &m);
-    size_t cap = 0;
-    if (rc == TD_OK) {
-        uint64_t bad = 0;
-        for (uint64_t off = 0; off + TD_STATE_REC <= m.size; off += TD_STATE_REC) {
-            char name[TD_SYM_NAME_MAX + 1];
-            uint32_t magic;
-            memcpy(&magic, m.base + off, 4);
-            if (magic == 0) continue; /* an unused slot */
-            if (!td_store_state_decode(m.base + off, name, NULL)) {
-                bad++;
-                continue;
-            }
-            state_ent_t *e = state_find(s, name);
-            if (e && td_store_state_gen(e->rec) > td_store_state_gen(m.base + off)) continue; /* the pair's other slot is newer */
-            if (!e) {
-                if (s->nstates == cap) {
-                    cap = cap ? cap * 2 : 64;
-                    s->states = td_realloc(s->states, cap * sizeof *s->states);
-                }
-                e = &s->states[s->nstates++];
-                memcpy(e->name, name, sizeof e->name);
-            }
-            memcpy(e->rec, m.base + off, TD_STATE_REC);
-        }
-        if (bad || m.size % TD_STATE_REC)
-            td_log_warn("store", "%s: %llu damaged state records skipped, %llu torn bytes", path,
-                        (unsigned long long)bad, (unsigned long long)(m.size % TD_STATE_REC));
-        td_part_unmap(&m);
-    } else if (rc != -ENOENT) {
-        return rc;
-    }
+    state_loader_t l = { s, 0, 0 };
+    uint64_t torn = 0;
+    int rc = td_store_state_scan(path, state_load_rec, &l, &torn);
+    if (rc == TD_OK && (l.bad || torn))
+        td_log_warn("store", "%s: %llu damaged state records skipped, %llu torn bytes", path,
+                    (unsigned long long)l.bad, (unsigned long long)torn);
+    if (rc != TD_OK && rc != -ENOENT) return rc;
     if (s->opt.read_only) return TD_OK;
     char tmp[TD_PART_PATH_MAX + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);

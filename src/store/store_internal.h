@@ -143,6 +143,10 @@ struct td_sym_snap;
 void td_store_state_encode(const char *name, const struct td_sym_snap *sn, uint64_t gen, uint8_t out[TD_STATE_REC]);
 uint64_t td_store_state_gen(const uint8_t in[TD_STATE_REC]);
 bool td_store_state_decode(const uint8_t in[TD_STATE_REC], char name[TD_SYM_NAME_MAX + 1], struct td_sym_snap *sn);
+/* Reads the state log at path: fn(ctx, offset, record, name) for every used slot, name NULL when the record is
+ * damaged; *torn gets the bytes of a partial record at the end. TD_OK, -ENOENT (no log) or another -errno. */
+int td_store_state_scan(const char *path, void (*fn)(void *ctx, uint64_t off, const uint8_t *rec, const char *name),
+                        void *ctx, uint64_t *torn);
 
 /* UTC calendar: days since the epoch <-> "YYYY-MM-DD". */
 int64_t td_store_day_of_ns(int64_t ns);

@@ -232,6 +232,25 @@ bool td_store_state_decode(const uint8_t in[TD_STATE_REC], char name[TD_SYM_NAME
 
 /* ---- verify ---- */
 
+int td_store_state_scan(const char *path, void (*fn)(void *ctx, uint64_t off, const uint8_t *rec, const char *name),
+                        void *ctx, uint64_t *torn)
+{
+    td_part_map_t m;
+    int rc = td_part_map(path, &m);
+    if (rc != TD_OK) return rc;
+    for (uint64_t off = 0; off + TD_STATE_REC <= m.size; off += TD_STATE_REC) {
+        char name[TD_SYM_NAME_MAX + 1];
+        uint32_t magic;
+        memcpy(&magic, m.base + off, 4);
+        if (magic == 0) continue; /* an unused slot */
+        bool ok = td_store_state_decode(m.base + off, name, NULL);
+        fn(ctx, off, m.base + off, ok ? name : NULL);
+    }
+    *torn = m.size % TD_STATE_REC;
+    td_part_unmap(&m);
+    return TD_OK;
+}
+
 typedef struct vctx {
     td_store_verify_report_t *rep;
     void (*report)(void *ctx, const char *line);
@@ -243,9 +262,19 @@ typedef struct vctx {
     size_t dec_cap;
     td_idx_entry_t *ent;
     size_t n, cap;
+    char state_path[TD_PART_PATH_MAX];
 } vctx_t;
 
 static void vreport(vctx_t *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void verify_state_rec(void *ctx, uint64_t off, const uint8_t *rec, const char *name)
+{
+    vctx_t *v = ctx;
+    (void)rec;
+    if (name) return;
+    v->rep->bad_blocks++;
+    vreport(v, "%s: offset %llu: damaged state record", v->state_path, (unsigned long long)off);
+}
 static void vreport(vctx_t *v, const char *fmt, ...)
 {
     char line[1024];
@@ -350,25 +379,11 @@ int td_store_verify(const char *dir, td_store_verify_report_t *rep, void (*repor
             td_free(keys);
         }
     }
-    char path[TD_PART_PATH_MAX];
-    snprintf(path, sizeof path, "%s/state.tds", dir);
-    td_part_map_t m;
-    if (td_part_map(path, &m) == TD_OK) {
-        for (uint64_t off = 0; off + TD_STATE_REC <= m.size; off += TD_STATE_REC) {
-            char name[TD_SYM_NAME_MAX + 1];
-            uint32_t magic;
-            memcpy(&magic, m.base + off, 4);
-            if (magic == 0) continue; /* an unused slot */
-            if (!td_store_state_decode(m.base + off, name, NULL)) {
-                rep->bad_blocks++;
-                vreport(&v, "%s: offset %llu: damaged state record", path, (unsigned long long)off);
-            }
-        }
-        if (m.size % TD_STATE_REC) {
-            rep->bad_blocks++;
-            vreport(&v, "%s: torn state record at the end", path);
-        }
-        td_part_unmap(&m);
+    snprintf(v.state_path, sizeof v.state_path, "%s/state.tds", dir);
+    uint64_t torn = 0;
+    if (td_store_state_scan(v.state_path, verify_state_rec, &v, &torn) == TD_OK && torn) {
+        rep->bad_blocks++;
+        vreport(&v, "%s: torn state record at the end", v.state_path);
     }
     td_free(v.dec);
     td_free(v.ent);

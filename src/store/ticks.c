@@ -546,7 +546,7 @@ int td_blk_encode_ticks(td_blk_scratch_t *s, const char *sym, const td_blk_tick_
         /* the model's columns */
         uint32_t k = 0;
         const ord_t *e = NULL;
-        if (rec_class(t) == CL_ORDER && is_ref(t)) {
+        if (is_ref(t)) { /* an order reference (always of class CL_ORDER) */
             k = tab_find(m, xi, ev->u.order.order_id);
             if (k && !m->ord[k].live) k = 0;
             e = k ? &m->ord[k] : NULL;
@@ -698,7 +698,7 @@ static int decode_v2(td_blk_scratch_t *s, const uint8_t *buf, const td_blk_info_
         uint32_t k = 0;
         const ord_t *e = NULL;
         uint64_t v = 0;
-        if (c == CL_ORDER && is_ref(t)) {
+        if (is_ref(t)) {
             if (!col_pop(m, C_REF, &v)) return TD_EPROTO;
             if (v) {
                 if (v > m->live[xi]) return TD_EPROTO;

@@ -43,3 +43,25 @@ def spawn_tickd(build, tmp, extra, procs):
         p.kill()
         p.wait()
     raise SystemExit("tickd did not start: " + open(os.path.join(tmp, "log")).read()[-2000:])
+
+
+def metrics(port, names):
+    """The named /metrics series (unlabelled) from one scrape of tickd on port, as a dict; None if the scrape
+    failed or one is missing."""
+    import urllib.request
+    try:
+        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    except OSError:
+        return None
+    got = {}
+    for line in body.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in names:
+            got[parts[0]] = int(float(parts[1]))
+    return got if len(got) == len(names) else None
+
+
+def metric(port, name):
+    """One /metrics series of tickd on port, or -1."""
+    m = metrics(port, (name,))
+    return m[name] if m else -1

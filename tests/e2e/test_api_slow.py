@@ -7,7 +7,7 @@ bounded; tickd is stopped by PID."""
 import asyncio, base64, json, os, re, socket, struct, subprocess, sys, tempfile, time, urllib.request
 
 import websockets
-from e2e_util import spawn_tickd
+from e2e_util import metric, spawn_tickd
 
 BUILD = os.environ.get("TD_BUILD_DIR", "build")
 SYMS = ["AAPL", "MSFT", "TSLA", "SPY"]
@@ -21,13 +21,6 @@ def check(cond, what):
 
 def start_tickd(extra):
     return spawn_tickd(BUILD, tempfile.mkdtemp(), extra, [])
-
-
-def metric(port, name):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
-        text = r.read().decode()
-    m = re.search(r"^%s (\d+)" % re.escape(name), text, re.M)
-    return int(m.group(1)) if m else -1
 
 
 def rss_kb(pid):

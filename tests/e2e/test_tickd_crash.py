@@ -32,7 +32,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_util import check, results, spawn_tickd  # noqa: E402
+from e2e_util import check, metrics, results, spawn_tickd  # noqa: E402
 
 BUILD = os.environ.get("TD_BUILD_DIR", "build")
 ROUNDS = 6
@@ -45,20 +45,6 @@ SEED = int(os.environ.get("TD_SEED", str(random.randrange(1 << 30))))
 def feed(r):
     return "sim:symbols=%s;exchanges=XA,XB;rate=30000;gap_every=0;seed=%d;start=%d" % (SYM, 1000 + r,
                                                                                         DAY0 + r * 86400 + 3600)
-
-
-def metrics(port, names):
-    """The named counters from one /metrics scrape (None if it failed)."""
-    try:
-        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2).read().decode()
-    except OSError:
-        return None
-    got = {}
-    for line in body.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] in names:
-            got[parts[0]] = int(float(parts[1]))
-    return got if len(got) == len(names) else None
 
 
 def tickctl(*args):

@@ -13,7 +13,7 @@
 Every wait is bounded; tickd is stopped by PID; data in a temp dir; 127.0.0.1 only."""
 import csv, io, json, os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
 
-from e2e_util import check, results, spawn_tickd
+from e2e_util import check, metric, results, spawn_tickd
 
 BUILD = os.environ.get("TD_BUILD_DIR", "build")
 DATA = os.environ.get("TD_SHARED_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data"))
@@ -32,15 +32,6 @@ def get(port, path):
 
 def start(tmp, extra):
     return spawn_tickd(BUILD, tmp, extra, procs)
-
-
-def store_metric(port, name):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == name:
-                return int(float(parts[1]))
-    return -1
 
 
 def trades_count(port, sym):
@@ -135,11 +126,11 @@ def main():
           "%d live trades served before the kill, in order" % len(before))
     # every trade served had been handed to the store first (main.c: the store hook runs before the API's);
     # wait until tickd reports that many records written (what survives kill -9), however slow the machine
-    appended = store_metric(port, "tickd_store_appended_total")
+    appended = metric(port, "tickd_store_appended_total")
     t_end = time.time() + 30
-    while store_metric(port, "tickd_store_written_total") < appended and time.time() < t_end:
+    while metric(port, "tickd_store_written_total") < appended and time.time() < t_end:
         time.sleep(0.05)
-    check(store_metric(port, "tickd_store_written_total") >= appended,
+    check(metric(port, "tickd_store_written_total") >= appended,
           "the store reports the %d records handed to it before the kill written" % appended)
     p.send_signal(signal.SIGKILL)
     p.wait()
