@@ -253,6 +253,20 @@ static int scalar_text(const td_json_t *j, int i, char *buf, size_t cap, const c
     return TD_OK;
 }
 
+/* Decimal digits only, at least one, no overflow: TD_OK, TD_EPROTO or TD_ERANGE. */
+static int parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    if (len == 0) return TD_EPROTO;
+    uint64_t v = 0;
+    for (size_t k = 0; k < len; k++) {
+        unsigned d = (unsigned)(s[k] - '0');
+        if (d > 9) return TD_EPROTO;
+        if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, d, &v)) return TD_ERANGE;
+    }
+    *out = v;
+    return TD_OK;
+}
+
 int td_json_dec(const td_json_t *j, int i, int64_t *out)
 {
     char buf[64];
@@ -270,15 +284,7 @@ int td_json_u64(const td_json_t *j, int i, uint64_t *out)
     size_t len;
     int rc = scalar_text(j, i, buf, sizeof buf, &s, &len);
     if (rc != TD_OK) return rc;
-    if (len == 0) return TD_EPROTO;
-    uint64_t v = 0;
-    for (size_t k = 0; k < len; k++) {
-        unsigned d = (unsigned)(s[k] - '0');
-        if (d > 9) return TD_EPROTO;
-        if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, d, &v)) return TD_ERANGE;
-    }
-    *out = v;
-    return TD_OK;
+    return parse_u64(s, len, out);
 }
 
 int td_json_i64(const td_json_t *j, int i, int64_t *out)
@@ -290,13 +296,9 @@ int td_json_i64(const td_json_t *j, int i, int64_t *out)
     if (rc != TD_OK) return rc;
     bool neg = len > 0 && s[0] == '-';
     if (neg) s++, len--;
-    if (len == 0) return TD_EPROTO;
-    uint64_t v = 0;
-    for (size_t k = 0; k < len; k++) {
-        unsigned d = (unsigned)(s[k] - '0');
-        if (d > 9) return TD_EPROTO;
-        if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, d, &v)) return TD_ERANGE;
-    }
+    uint64_t v;
+    rc = parse_u64(s, len, &v);
+    if (rc != TD_OK) return rc;
     if (neg) {
         if (v > (uint64_t)INT64_MAX + 1) return TD_ERANGE;
         *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
